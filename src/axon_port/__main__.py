@@ -1,0 +1,160 @@
+"""``python -m axon_port``: arguments, logging, fds, the event loop, exit codes.
+
+Exit codes: 0 after ``shutdown``, SIGTERM or input EOF; 2 for bad command-line
+arguments; 3 when a ``--module`` fails to import (before ``ready`` is sent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from axon_port._framing import DEFAULT_MAX_FRAME
+from axon_port._logging import LEVELS, FrameLogHandler, parse_level
+from axon_port._transport import FdTransport, claim_input, claim_output, set_parent_death_signal
+from axon_port.codecs import CODEC_NAMES
+from axon_port.worker import Worker, WorkerConfig
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_MODULE = 3
+
+
+def _fds(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected IN,OUT, e.g. 3,4") from None
+    return a, b
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(
+        prog="axon-port",
+        description="Serve pydantic-ai agents to an Erlang/Elixir Port over {packet,4} frames. "
+        "Run 'axon-port demo' for a guided demo.",
+    )
+    p.add_argument("--codec", choices=CODEC_NAMES, default="etf", help="payload codec (etf)")
+    p.add_argument(
+        "--fds",
+        type=_fds,
+        default=(0, 1),
+        metavar="IN,OUT",
+        help="frame fds; 3,4 for Elixir's :nouse_stdio (default: stdin/stdout)",
+    )
+    p.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="import NAME at start-up to register functions/tools/agents (repeatable)",
+    )
+    p.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME, metavar="BYTES")
+    p.add_argument("--max-inflight", type=int, default=10_000, metavar="N")
+    p.add_argument(
+        "--threads", type=int, default=32, metavar="N", help="threads for synchronous functions"
+    )
+    p.add_argument("--log-level", choices=list(LEVELS), default="info")
+    p.add_argument("--log-stderr", action="store_true", help="also write logs to stderr")
+    p.add_argument("--shutdown-grace", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument(
+        "--no-warm",
+        dest="warm",
+        action="store_false",
+        help="do not import pydantic-ai in the background after ready",
+    )
+    p.add_argument("--no-parent-death-signal", dest="pdeathsig", action="store_false")
+    return p  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m axon_port`` and ``axon-port``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo"]:
+        from axon_port.demo import main as demo_main
+
+        return int(demo_main(argv[1:]))
+    args = build_parser().parse_args(argv)
+    if args.max_frame < 1 or args.max_inflight < 1 or args.threads < 1:
+        print("axon-port: --max-frame, --max-inflight and --threads must be >= 1", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    in_fd, out_fd = args.fds
+    try:
+        out = claim_output(out_fd)
+        inp = claim_input(in_fd)
+    except OSError as exc:
+        print(f"axon-port: cannot use fds {in_fd},{out_fd}: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    if args.pdeathsig:
+        set_parent_death_signal(signal.SIGKILL)
+    config = WorkerConfig(
+        codec=args.codec,
+        max_frame=args.max_frame,
+        max_inflight=args.max_inflight,
+        threads=args.threads,
+        shutdown_grace=args.shutdown_grace,
+        warm=args.warm,
+        modules=args.module,
+    )
+    root = logging.getLogger()
+    root.setLevel(parse_level(args.log_level))
+    if args.log_stderr:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    logging.captureWarnings(True)
+    # Fewer, larger young-generation collections: request handling allocates
+    # many short-lived objects and default thresholds collect far too often.
+    gc.set_threshold(50_000, 20, 100)
+    code = asyncio.run(_serve(config, inp, out))
+    sys.stderr.flush()
+    # Threads blocked in user code must not keep a finished worker alive.
+    os._exit(code)
+
+
+async def _serve(config: WorkerConfig, in_fd: int, out_fd: int) -> int:
+    loop = asyncio.get_running_loop()
+    worker: Worker | None = None
+
+    def on_events(events: Any) -> None:
+        assert worker is not None
+        worker.dispatcher.feed(events)
+
+    def on_eof() -> None:
+        assert worker is not None
+        worker.stop_soon(config.eof_grace)
+
+    transport = FdTransport(
+        in_fd, out_fd, on_events=on_events, on_eof=on_eof, max_frame=config.max_frame
+    )
+    worker = Worker(config, transport.write, drain=transport.drain, transport_info=transport.info)
+    handler = FrameLogHandler(worker.dispatcher.send, loop)
+    logging.getLogger().addHandler(handler)
+    try:
+        worker.load_modules()
+    except BaseException as exc:
+        logging.getLogger().removeHandler(handler)
+        print(f"axon-port: --module failed: {type(exc).__name__}: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_MODULE
+    worker.dispatcher.send(worker.ready_frame())
+    transport.start(loop)
+    loop.add_signal_handler(signal.SIGTERM, worker.stop_soon, config.shutdown_grace)
+    if config.warm:
+        worker.start_warmup()
+    await worker.stopped.wait()
+    await worker.dispatcher.wait_idle()
+    logging.getLogger().removeHandler(handler)
+    transport.flush_blocking()
+    worker.close()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

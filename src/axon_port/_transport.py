@@ -1,0 +1,278 @@
+"""The only module that touches file descriptors: frame input, frame output, EOF.
+
+Theory of operation:
+
+* :func:`claim_output` runs once at start-up: it takes a private duplicate of
+  the frame-output fd and points fd 1 at stderr (and ``sys.stdout`` at
+  ``sys.stderr``), so no ``print``, C extension or subprocess can ever write
+  into the frame stream.
+* Input is read by a daemon *thread* with blocking ``os.read``: it frames the
+  bytes (:class:`~axon_port._framing.FrameDecoder`) and hands each batch of
+  events to the event loop with one ``call_soon_threadsafe``. Because it is a
+  thread, it notices EOF even while the loop is stuck in synchronous code; it
+  then tells the loop, and if the process has not ended after ``eof_grace``
+  seconds it ends it with ``os._exit`` (a worker must never outlive its client).
+* Output is written from the loop thread. A pipe or socket is made
+  non-blocking: a frame is written at once when nothing is queued, otherwise
+  it is queued and flushed by a loop writer callback. ``drain()`` waits while
+  more than ``high_water`` bytes are queued, which is how streaming producers
+  feel back-pressure from a slow reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import logging
+import os
+import stat
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from axon_port._framing import FrameDecoder, FrameEvent
+
+__all__ = ["FdTransport", "claim_input", "claim_output", "set_parent_death_signal"]
+
+logger = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+
+
+def claim_output(out_fd: int) -> int:
+    """Return a private dup of ``out_fd`` for frames; fd 1 becomes a copy of stderr.
+
+    ``out_fd`` is 1 (stdio mode) or 4 (``--fds 3,4``). Either way fd 1 is
+    redirected, so nothing but frames can reach the frame output.
+    """
+    private = os.dup(out_fd)
+    os.set_inheritable(private, False)
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    if out_fd not in (0, 1, 2):
+        os.close(out_fd)
+    return private
+
+
+def claim_input(in_fd: int) -> int:
+    """Return a private dup of ``in_fd`` for frames; fd 0 becomes ``/dev/null``.
+
+    A subprocess started by user code inherits fd 0 and must not eat our frames.
+    """
+    private = os.dup(in_fd)
+    os.set_inheritable(private, False)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    if in_fd not in (0, 1, 2):
+        os.close(in_fd)
+    return private
+
+
+def set_parent_death_signal(signum: int) -> bool:
+    """Ask Linux to send ``signum`` when our parent dies (``PR_SET_PDEATHSIG``).
+
+    Returns False where unsupported. If the parent is already gone (we were
+    re-parented before the call), the signal is raised at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        if libc.prctl(pr_set_pdeathsig, signum, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if parent == 1 or os.getppid() != parent:
+        signal.raise_signal(signum)
+    return True
+
+
+class FdTransport:
+    """Frames over a pair of file descriptors, driven by an asyncio loop."""
+
+    def __init__(
+        self,
+        in_fd: int,
+        out_fd: int,
+        *,
+        on_events: Callable[[list[FrameEvent]], None],
+        on_eof: Callable[[], None],
+        max_frame: int,
+        eof_grace: float = 0.75,
+        high_water: int = 4 * 1024 * 1024,
+    ) -> None:
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self._on_events = on_events
+        self._on_eof = on_eof
+        self._decoder = FrameDecoder(max_frame)
+        self.eof_grace = eof_grace
+        self.high_water = high_water
+        self._queue: collections.deque[memoryview] = collections.deque()
+        self._queued = 0
+        self._writer_armed = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        mode = os.fstat(out_fd).st_mode
+        self._nonblocking = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        if self._nonblocking:
+            os.set_blocking(out_fd, False)
+
+    # -- input ---------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the reader thread; events arrive on ``loop``."""
+        self._loop = loop
+        thread = threading.Thread(target=self._read_loop, name="axon-port-reader", daemon=True)
+        thread.start()
+
+    def _read_loop(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        decoder = self._decoder
+        while True:
+            try:
+                data = os.read(self.in_fd, READ_SIZE)
+            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                continue
+            except OSError as exc:
+                logger.warning("input read failed: %s", exc)
+                data = b""
+            events = decoder.feed(data)
+            try:
+                if events:
+                    loop.call_soon_threadsafe(self._on_events, events)
+                if not data:
+                    loop.call_soon_threadsafe(self._on_eof)
+            except RuntimeError:  # the loop is closed: we are exiting anyway
+                pass
+            if not data:
+                break
+        # Input is gone, so is our client. If the loop cannot finish within the
+        # grace period (a synchronous tool is blocking it), end the process.
+        threading.Event().wait(self.eof_grace)
+        os._exit(0)
+
+    # -- output --------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Write one encoded frame (header included). Never blocks a non-blocking fd."""
+        if self.closed:
+            return
+        if self._queue or not self._nonblocking:
+            if not self._nonblocking:
+                self._write_blocking(data)
+                return
+            self._queue.append(memoryview(data))
+            self._queued += len(data)
+            return
+        try:
+            sent = os.write(self.out_fd, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._broken(exc)
+            return
+        if sent < len(data):
+            self._queue.append(memoryview(data)[sent:])
+            self._queued += len(data) - sent
+            self._arm_writer()
+
+    def _write_blocking(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.out_fd, view) :]
+        except OSError as exc:
+            self._broken(exc)
+
+    def _arm_writer(self) -> None:
+        if not self._writer_armed and self._loop is not None:
+            self._loop.add_writer(self.out_fd, self._on_writable)
+            self._writer_armed = True
+
+    def _on_writable(self) -> None:
+        queue = self._queue
+        try:
+            while queue:
+                head = queue[0]
+                sent = os.write(self.out_fd, head)
+                self._queued -= sent
+                if sent < len(head):
+                    queue[0] = head[sent:]
+                    break
+                queue.popleft()
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            self._broken(exc)
+            return
+        if not queue and self._writer_armed and self._loop is not None:
+            self._loop.remove_writer(self.out_fd)
+            self._writer_armed = False
+        if self._queued <= self.high_water:
+            self._wake_drainers()
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _broken(self, exc: OSError) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        self._queued = 0
+        self._wake_drainers()
+        if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+            logger.error("frame output failed: %s", exc)
+        # Output gone means the client is gone: treat it like input EOF.
+        self._on_eof()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes queued for output."""
+        return self._queued
+
+    async def drain(self) -> None:
+        """Wait while more than ``high_water`` bytes are queued."""
+        if self._queued <= self.high_water or self.closed:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(fut)
+        self._arm_writer()
+        await fut
+
+    def flush_blocking(self) -> None:
+        """Write everything queued, blocking (at exit). Errors are ignored."""
+        if self._writer_armed and self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_writer(self.out_fd)
+            self._writer_armed = False
+        if self.closed:
+            return
+        if self._nonblocking:
+            os.set_blocking(self.out_fd, True)
+        try:
+            while self._queue:
+                head = self._queue.popleft()
+                while head:
+                    head = head[os.write(self.out_fd, head) :]
+        except OSError:
+            pass
+        self._queued = 0
+
+    def info(self) -> dict[str, Any]:
+        """Transport counters for ``stats``."""
+        return {"output_buffered": self._queued}

@@ -1,0 +1,360 @@
+"""The dispatcher: ids, in-flight tasks, cancellation, and the one exception-to-wire mapping.
+
+Theory of operation: the transport hands :meth:`Dispatcher.feed` framing events
+(payload ``bytes`` or oversize/truncated markers). Each payload is decoded and
+its envelope checked; every failure along the way becomes an ``error`` frame
+and the loop moves on. A valid request is looked up in the handler table
+(filled in by the server; this module knows no op semantics) and served:
+
+* a handler returns either the fields of its terminal frame (served inline, for
+  cheap ops like ``ping``) or an awaitable, which runs in its own task;
+* ``cancel`` and ``timeout_ms`` are implemented here, for every op: the
+  context's ``cancel_reason`` is set, then the task is cancelled;
+* whatever happens, :meth:`_finish` sends exactly one terminal frame per id,
+  built by :func:`error_payload` for failures.
+
+Outgoing frames go through one ``write`` callable (the transport's writer);
+``drain`` lets a producer wait while the output buffer is above its mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+import traceback
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from axon_port._framing import OversizeFrame, TruncatedFrame, encode_frame
+from axon_port.codecs import Codec
+from axon_port.errors import AxonError, BadFrame, BadRequest, Busy, EncodeError
+from axon_port.messages import NOTIFICATION_OPS, check_fields, parse_request
+
+__all__ = [
+    "Dispatcher",
+    "Handler",
+    "RequestContext",
+    "current_request_id",
+    "error_payload",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The id of the request being served in this context (``None`` outside one).
+current_request_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "axon_port_request_id", default=None
+)
+
+Fields = dict[str, Any]
+#: A handler gets the request context and returns its terminal fields, or an
+#: awaitable of them (then it runs in its own task).
+Handler = Callable[["RequestContext"], "Fields | Awaitable[Fields]"]
+Notification = Callable[[Mapping[str, Any]], None]
+
+
+def error_payload(exc: BaseException) -> Fields:
+    """The one exception -> wire mapping: the ``error`` map of an error frame."""
+    if isinstance(exc, AxonError):
+        return {
+            "kind": exc.kind,
+            "message": exc.message,
+            "details": exc.details,
+            "retryable": exc.retryable,
+        }
+    if isinstance(exc, asyncio.CancelledError):
+        return {"kind": "cancelled", "message": "cancelled", "details": None, "retryable": False}
+    if isinstance(exc, TimeoutError):
+        return {
+            "kind": "timeout",
+            "message": str(exc) or "timed out",
+            "details": None,
+            "retryable": True,
+        }
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8)
+    return {
+        "kind": "internal",
+        "message": f"{type(exc).__name__}: {exc}",
+        "details": {"type": type(exc).__name__, "traceback": "".join(tb)[-4000:]},
+        "retryable": False,
+    }
+
+
+class RequestContext:
+    """What a handler sees of its request and of the wire."""
+
+    __slots__ = ("_dispatcher", "_seq", "cancel_reason", "id", "op", "params", "started")
+
+    def __init__(self, dispatcher: Dispatcher, op: str, req_id: int, params: Mapping[str, Any]):
+        self._dispatcher = dispatcher
+        self.op = op
+        self.id = req_id
+        self.params = params
+        self.started = time.monotonic()
+        #: Set to ``"cancelled"``, ``"timeout"`` or ``"shutdown"`` before the task is cancelled.
+        self.cancel_reason: str | None = None
+        self._seq = 0
+
+    def send(self, type_: str, fields: Fields) -> None:
+        """Send a non-terminal frame of ``type_`` for this request (e.g. ``tool_call``)."""
+        self._dispatcher.send({"type": type_, "id": self.id, **fields})
+
+    def chunk(self, event: str, data: Any) -> None:
+        """Send a ``chunk`` frame with the next ``seq`` (0, 1, 2, ... per request)."""
+        seq = self._seq
+        self._seq += 1
+        self._dispatcher.send(
+            {"type": "chunk", "id": self.id, "seq": seq, "event": event, "data": data}
+        )
+
+    async def drain(self) -> None:
+        """Wait while the output buffer is above its high-water mark (back-pressure)."""
+        await self._dispatcher.drain()
+
+    @property
+    def elapsed_ms(self) -> int:
+        """Milliseconds since the request arrived."""
+        return int((time.monotonic() - self.started) * 1000)
+
+
+class _Inflight:
+    __slots__ = ("ctx", "task", "timer")
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+        self.task: asyncio.Task[Fields] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+
+async def _no_drain() -> None:
+    return None
+
+
+class Dispatcher:
+    """Owns request ids, in-flight tasks and cancellation; knows no op semantics."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        write: Callable[[bytes], None],
+        *,
+        drain: Callable[[], Awaitable[None]] = _no_drain,
+        max_inflight: int = 10_000,
+    ) -> None:
+        self.codec = codec
+        self._write = write
+        self._drain = drain
+        self.max_inflight = max_inflight
+        self._handlers: dict[str, tuple[Handler, str]] = {}
+        self._notifications: dict[str, Notification] = {}
+        self.inflight: dict[int, _Inflight] = {}
+        self.accepting = True
+        self.served: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- registration ------------------------------------------------------
+
+    def register(self, op: str, handler: Handler, *, reply: str = "result") -> None:
+        """Serve ``op`` with ``handler``; its success frame has type ``reply``."""
+        self._handlers[op] = (handler, reply)
+
+    def register_notification(self, op: str, handler: Notification) -> None:
+        """Route ``op`` (no id of its own, no reply) to ``handler``."""
+        self._notifications[op] = handler
+
+    # -- output --------------------------------------------------------------
+
+    def send(self, frame: Fields) -> None:
+        """Encode and write one frame; an unencodable frame becomes an ``error`` frame."""
+        try:
+            payload = self.codec.encode_frame(frame)
+        except EncodeError as exc:
+            if frame.get("type") in ("result", "error", "pong"):
+                self.errors[exc.kind] += 1
+                payload = self.codec.encode_frame(
+                    {"type": "error", "id": frame.get("id"), "error": error_payload(exc)}
+                )
+            else:
+                logger.warning("dropped an unencodable %s frame: %s", frame.get("type"), exc)
+                return
+        self._write(encode_frame(payload))
+
+    async def drain(self) -> None:
+        """Wait until the transport's output buffer is below its high-water mark."""
+        await self._drain()
+
+    def _send_error(self, req_id: int | None, exc: BaseException) -> None:
+        err = error_payload(exc)
+        self.errors[err["kind"]] += 1
+        self.send({"type": "error", "id": req_id, "error": err})
+
+    # -- input ---------------------------------------------------------------
+
+    def feed(self, events: list[bytes | OversizeFrame | TruncatedFrame]) -> None:
+        """Serve a batch of framing events, in order."""
+        for event in events:
+            if type(event) is bytes:
+                self.handle_payload(event)
+            elif isinstance(event, OversizeFrame):
+                self._send_error(
+                    None,
+                    BadFrame(
+                        f"frame of {event.size} bytes exceeds max_frame ({event.max_frame});"
+                        " skipped",
+                        details={"size": event.size, "max_frame": event.max_frame},
+                    ),
+                )
+            elif isinstance(event, TruncatedFrame):
+                logger.warning("input ended inside a frame (%d bytes buffered)", event.buffered)
+
+    def handle_payload(self, payload: bytes) -> None:
+        """Decode one payload and serve it. Never raises."""
+        try:
+            term = self.codec.decode(payload)
+        except AxonError as exc:
+            self._send_error(None, exc)
+            return
+        try:
+            request = parse_request(term)
+        except BadRequest as exc:
+            rid = exc.details.get("id") if isinstance(exc.details, dict) else None
+            self._send_error(rid, exc)
+            return
+        op, params = request.op, request.params
+        if op in NOTIFICATION_OPS:
+            self._notify(op, params)
+            return
+        req_id = request.id
+        assert req_id is not None
+        if req_id in self.inflight:
+            self._send_error(req_id, BadRequest(f"id {req_id} is already in flight"))
+            return
+        entry = self._handlers.get(op)
+        if entry is None:
+            self._send_error(req_id, BadRequest(f"op {op!r} is not served by this worker"))
+            return
+        if not self.accepting:
+            self._send_error(
+                req_id, AxonError("worker is shutting down", kind="shutting_down", retryable=True)
+            )
+            return
+        if len(self.inflight) >= self.max_inflight:
+            self._send_error(
+                req_id,
+                Busy(f"{len(self.inflight)} requests in flight (max_inflight {self.max_inflight})"),
+            )
+            return
+        self._start(op, req_id, params, *entry)
+
+    def _notify(self, op: str, params: Mapping[str, Any]) -> None:
+        if op == "cancel":
+            self.cancel(params["target"], "cancelled")
+            return
+        handler = self._notifications.get(op)
+        try:
+            check_fields(op, params)
+            if handler is None:
+                raise BadRequest(f"op {op!r} is not served by this worker")
+            handler(params)
+        except Exception as exc:
+            logger.warning("%s ignored: %s", op, exc)
+
+    def _start(
+        self, op: str, req_id: int, params: Mapping[str, Any], handler: Handler, reply: str
+    ) -> None:
+        ctx = RequestContext(self, op, req_id, params)
+        token = current_request_id.set(req_id)
+        try:
+            check_fields(op, params)
+            outcome = handler(ctx)
+        except BaseException as exc:
+            self.served[op] += 1
+            self._send_error(req_id, exc)
+            return
+        finally:
+            current_request_id.reset(token)
+        if isinstance(outcome, dict):
+            self.served[op] += 1
+            self.send({"type": reply, "id": req_id, **outcome})
+            return
+        inflight = _Inflight(ctx)
+        self.inflight[req_id] = inflight
+        self._idle.clear()
+        # The task copies the current context: set the id for it (and its logs).
+        token = current_request_id.set(req_id)
+        try:
+            task = asyncio.ensure_future(outcome)
+        finally:
+            current_request_id.reset(token)
+        inflight.task = task
+        timeout_ms = params.get("timeout_ms")
+        if type(timeout_ms) is int and timeout_ms > 0:
+            loop = asyncio.get_running_loop()
+            inflight.timer = loop.call_later(timeout_ms / 1000, self.cancel, req_id, "timeout")
+        task.add_done_callback(lambda t: self._finish(inflight, reply, t))
+
+    def _finish(self, inflight: _Inflight, reply: str, task: asyncio.Task[Fields]) -> None:
+        ctx = inflight.ctx
+        del self.inflight[ctx.id]
+        if inflight.timer is not None:
+            inflight.timer.cancel()
+        if not self.inflight:
+            self._idle.set()
+        self.served[ctx.op] += 1
+        if task.cancelled():
+            reason = ctx.cancel_reason or "cancelled"
+            self._send_error(ctx.id, AxonError(f"request {reason}", kind=reason))
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._send_error(ctx.id, exc)
+            return
+        fields = task.result()
+        if not isinstance(fields, dict):
+            self._send_error(ctx.id, TypeError(f"handler returned {type(fields).__name__}"))
+            return
+        self.send({"type": reply, "id": ctx.id, **fields})
+
+    # -- control -------------------------------------------------------------
+
+    def cancel(self, req_id: int, reason: str) -> bool:
+        """Cancel in-flight request ``req_id`` with ``reason``; False if it is not in flight."""
+        inflight = self.inflight.get(req_id)
+        if inflight is None or inflight.task is None:
+            if reason == "cancelled":
+                logger.info("cancel: request %s is not in flight", req_id)
+            return False
+        if inflight.ctx.cancel_reason is None:
+            inflight.ctx.cancel_reason = reason
+        inflight.task.cancel()
+        return True
+
+    def cancel_all(self, reason: str, *, exclude: int | None = None) -> int:
+        """Cancel every in-flight request (but ``exclude``); returns how many."""
+        targets = [rid for rid in self.inflight if rid != exclude]
+        for rid in targets:
+            self.cancel(rid, reason)
+        return len(targets)
+
+    async def wait_idle(self, *, exclude: int | None = None) -> None:
+        """Wait until no request (other than ``exclude``) is in flight."""
+        while any(rid != exclude for rid in self.inflight):
+            tasks = [f.task for rid, f in self.inflight.items() if rid != exclude and f.task]
+            await asyncio.wait(tasks)
+            # Done callbacks run on the next loop iteration; let them clear the table.
+            await asyncio.sleep(0)
+
+    def stats(self) -> Fields:
+        """Counters for ``stats``: in-flight, served by op, errors by kind, uptime."""
+        return {
+            "inflight": len(self.inflight),
+            "served": dict(self.served),
+            "served_total": sum(self.served.values()),
+            "errors": dict(self.errors),
+            "uptime_ms": int((time.monotonic() - self.started) * 1000),
+        }

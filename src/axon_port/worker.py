@@ -1,0 +1,359 @@
+"""The worker: the typed request layer on top of the dispatcher.
+
+Theory of operation: :class:`Worker` owns a :class:`~axon_port.dispatcher.Dispatcher`
+and registers the handlers for every op of protocol v1. Core ops (``ping``,
+``call``, ``describe``, ``stats``, ``set_log_level``, ``shutdown``) are served
+here; agent ops (``define_agent``, ``run``, ``complete``, ``tool_result``) are
+routed to :class:`axon_port.agents.AgentService`, which is imported lazily: the
+``ready`` frame goes out before pydantic-ai is imported, and
+:meth:`Worker.start_warmup` imports it in a background thread meanwhile.
+Nothing here touches file descriptors; the transport is given as callables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import gc
+import importlib
+import inspect
+import logging
+import os
+import platform
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from axon_port._framing import DEFAULT_MAX_FRAME
+from axon_port._logging import parse_level
+from axon_port.codecs import Codec, get_codec
+from axon_port.dispatcher import Dispatcher, RequestContext
+from axon_port.errors import AxonError, BadRequest, UnknownFunction
+from axon_port.registry import REGISTRY, FunctionEntry, Registry
+
+__all__ = ["PROTOCOL_VERSION", "Worker", "WorkerConfig"]
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+CAPABILITIES = [
+    "ping", "call", "cancel", "describe", "shutdown", "stats", "set_log_level",
+    "define_agent", "run", "complete", "tool_result", "stream", "remote_tools",
+    "timeout_ms", "compressed_etf",
+]  # fmt: skip
+Fields = dict[str, Any]
+
+
+@dataclass
+class WorkerConfig:
+    """Start-up settings (the command line, or a test)."""
+
+    codec: str = "etf"
+    max_frame: int = DEFAULT_MAX_FRAME
+    max_inflight: int = 10_000
+    threads: int = 32
+    shutdown_grace: float = 5.0
+    eof_grace: float = 0.25
+    warm: bool = True
+    modules: list[str] = field(default_factory=list)
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Worker:
+    """Serves protocol v1 over whatever ``write``/``drain`` the caller provides."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        write: Callable[[bytes], None],
+        *,
+        drain: Callable[[], Awaitable[None]] | None = None,
+        registry: Registry = REGISTRY,
+        transport_info: Callable[[], Fields] | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.codec: Codec = get_codec(config.codec)
+        kwargs: dict[str, Any] = {"max_inflight": config.max_inflight}
+        if drain is not None:
+            kwargs["drain"] = drain
+        self.dispatcher = Dispatcher(self.codec, write, **kwargs)
+        self._transport_info = transport_info
+        self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="axon-port-fn")
+        self._signatures: dict[str, inspect.Signature | None] = {}
+        self._agents: Any = None
+        self._agents_import: Future[Any] | None = None
+        self.stopped = asyncio.Event()
+        self._stopping = False
+        self._stop_task: asyncio.Task[None] | None = None
+        d = self.dispatcher
+        d.register("ping", self._ping, reply="pong")
+        d.register("call", self._call)
+        d.register("describe", self._describe)
+        d.register("stats", self._stats)
+        d.register("set_log_level", self._set_log_level)
+        d.register("shutdown", self._shutdown)
+        for op in ("define_agent", "run", "complete"):
+            d.register(op, functools.partial(self._agent_op, op))
+        d.register_notification("tool_result", self._tool_result)
+
+    # -- start-up ------------------------------------------------------------
+
+    def load_modules(self) -> None:
+        """Import every ``--module``; they register functions, tools and agents."""
+        for name in self.config.modules:
+            importlib.import_module(name)
+
+    def ready_frame(self) -> Fields:
+        """The ``ready`` frame, sent once, first."""
+        return {
+            "type": "ready",
+            "protocol": PROTOCOL_VERSION,
+            "codec": self.codec.name,
+            "pid": os.getpid(),
+            "versions": {
+                "python": platform.python_version(),
+                "axon_port": _version("axon_port"),
+                "pydantic_ai": _version("pydantic-ai-slim") or _version("pydantic-ai"),
+            },
+            "limits": {
+                "max_frame": self.config.max_frame,
+                "max_inflight": self.config.max_inflight,
+            },
+            "capabilities": list(CAPABILITIES),
+        }
+
+    def start_warmup(self) -> None:
+        """Import the agents layer (and pydantic-ai) in a background thread."""
+        if self._agents_import is None:
+            self._agents_import = Future()
+            threading.Thread(target=self._import_agents, name="axon-port-warm", daemon=True).start()
+
+    def _import_agents(self) -> None:
+        assert self._agents_import is not None
+        try:
+            module = importlib.import_module("axon_port.agents")
+        except BaseException as exc:
+            self._agents_import.set_exception(exc)
+        else:
+            self._agents_import.set_result(module)
+
+    async def agent_service(self) -> Any:
+        """The lazily created ``AgentService`` (awaits the background import)."""
+        if self._agents is None:
+            self.start_warmup()
+            assert self._agents_import is not None
+            try:
+                module = await asyncio.wrap_future(self._agents_import)
+            except ImportError as exc:
+                raise AxonError(f"agents are unavailable: {exc}", kind="internal") from exc
+            if self._agents is None:
+                self._agents = module.AgentService(self.registry)
+                # Start-up garbage is long-lived: keep it out of every collection.
+                gc.collect()
+                gc.freeze()
+        return self._agents
+
+    # -- core ops --------------------------------------------------------------
+
+    def _ping(self, ctx: RequestContext) -> Fields:
+        return {}
+
+    def _call(self, ctx: RequestContext) -> Fields | Awaitable[Fields]:
+        params = ctx.params
+        name = params["function"]
+        entry = self.registry.functions.get(name) if isinstance(name, str) else None
+        if entry is None:
+            raise UnknownFunction(f"no function registered as {name!r}", details={"function": name})
+        args = params.get("args", [])
+        kwargs = params.get("kwargs", {})
+        if args is None:
+            args = []
+        if kwargs is None:
+            kwargs = {}
+        if not isinstance(args, list | tuple):
+            raise BadRequest("call: args must be a list")
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            raise BadRequest("call: kwargs must be a map with atom or binary keys")
+        kwargs = {str(k): v for k, v in kwargs.items()}
+        self._check_arity(entry, args, kwargs)
+        if entry.is_async:
+            return self._await_function(entry, entry.fn(*args, **kwargs))
+        if entry.inline:
+            return {"output": _run_function(entry, args, kwargs)}
+        loop = asyncio.get_running_loop()
+        run = functools.partial(contextvars.copy_context().run, _run_function, entry, args, kwargs)
+        return self._await_output(loop.run_in_executor(self._executor, run))
+
+    def _check_arity(self, entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> None:
+        if entry.name not in self._signatures:
+            try:
+                self._signatures[entry.name] = inspect.signature(entry.fn)
+            except (TypeError, ValueError):
+                self._signatures[entry.name] = None
+        sig = self._signatures[entry.name]
+        if sig is not None:
+            try:
+                sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise BadRequest(f"call {entry.name}: {exc}") from None
+
+    async def _await_function(self, entry: FunctionEntry, coro: Awaitable[Any]) -> Fields:
+        try:
+            return {"output": await coro}
+        except (AxonError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise _function_error(entry, exc) from exc
+
+    async def _await_output(self, fut: Awaitable[Any]) -> Fields:
+        return {"output": await fut}
+
+    async def _describe(self, ctx: RequestContext) -> Fields:
+        functions = [
+            {"name": e.name, "description": e.description, "parameters": _params_schema(e.fn),
+             "async": e.is_async}
+            for e in self.registry.functions.values()
+        ]  # fmt: skip
+        out: Fields = {"functions": functions, "agents": [], "tools": []}
+        try:
+            service = await self.agent_service()
+        except AxonError as exc:
+            logger.warning("describe without agents: %s", exc.message)
+        else:
+            out.update(service.describe())
+        return {"output": out}
+
+    def _stats(self, ctx: RequestContext) -> Fields:
+        out = self.dispatcher.stats()
+        out["rss_bytes"] = _rss_bytes()
+        out["agents_loaded"] = self._agents is not None
+        if self._transport_info is not None:
+            out.update(self._transport_info())
+        return {"output": out}
+
+    def _set_log_level(self, ctx: RequestContext) -> Fields:
+        try:
+            level = parse_level(ctx.params["level"])
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        logging.getLogger().setLevel(level)
+        return {"output": logging.getLevelName(level).lower()}
+
+    async def _shutdown(self, ctx: RequestContext) -> Fields:
+        grace_ms = ctx.params.get("grace_ms")
+        grace = grace_ms / 1000 if type(grace_ms) is int and grace_ms >= 0 else None
+        cancelled = await self.drain(self.config.shutdown_grace if grace is None else grace,
+                                     exclude=ctx.id)  # fmt: skip
+        self.stopped.set()
+        return {"output": {"cancelled": cancelled}}
+
+    async def drain(self, grace: float, *, exclude: int | None = None) -> int:
+        """Stop accepting, let in-flight work finish for ``grace`` s, cancel the rest."""
+        self.dispatcher.accepting = False
+        try:
+            await asyncio.wait_for(self.dispatcher.wait_idle(exclude=exclude), grace)
+            return 0
+        except TimeoutError:
+            n = self.dispatcher.cancel_all("shutdown", exclude=exclude)
+            await asyncio.wait_for(self.dispatcher.wait_idle(exclude=exclude), 1.0)
+            return n
+
+    def stop_soon(self, grace: float) -> None:
+        """Schedule :meth:`stop` (from a signal handler or the transport's EOF callback)."""
+        if self._stop_task is None:
+            self._stop_task = asyncio.get_running_loop().create_task(self.stop(grace))
+
+    async def stop(self, grace: float) -> None:
+        """Drain (no reply of its own) and signal :attr:`stopped`: SIGTERM and input EOF."""
+        if self._stopping:
+            return
+        self._stopping = True
+        try:
+            await self.drain(grace)
+        except TimeoutError:
+            logger.error("in-flight work did not end after cancellation")
+        self.stopped.set()
+
+    # -- agent ops -------------------------------------------------------------
+
+    async def _agent_op(self, op: str, ctx: RequestContext) -> Fields:
+        service = await self.agent_service()
+        result: Fields = await getattr(service, op)(ctx)
+        return result
+
+    def _tool_result(self, params: Mapping[str, Any]) -> None:
+        if self._agents is None:
+            logger.warning("tool_result for run %s: no agent run is in flight", params.get("id"))
+            return
+        self._agents.tool_result(params)
+
+    def close(self) -> None:
+        """Release the thread pool without waiting for blocked functions."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_function(entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        return entry.fn(*args, **kwargs)
+    except AxonError:
+        raise
+    except Exception as exc:
+        raise _function_error(entry, exc) from exc
+
+
+def _function_error(entry: FunctionEntry, exc: Exception) -> AxonError:
+    return AxonError(
+        f"{entry.name} raised {type(exc).__name__}: {exc}",
+        kind="function_error",
+        details={"function": entry.name, "type": type(exc).__name__},
+    )
+
+
+def _params_schema(fn: Callable[..., Any]) -> Fields:
+    """A JSON Schema for ``fn``'s parameters, from its type hints (best effort)."""
+    try:
+        from pydantic import TypeAdapter
+
+        sig = inspect.signature(fn)
+        hints = _hints(fn)
+        props: Fields = {}
+        required: list[str] = []
+        for name, p in sig.parameters.items():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            ann = hints.get(name, Any)
+            props[name] = TypeAdapter(ann).json_schema()
+            if p.default is p.empty:
+                required.append(name)
+        return {"type": "object", "properties": props, "required": required}
+    except Exception:
+        return {"type": "object"}
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:
+        return {}

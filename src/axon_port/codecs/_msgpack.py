@@ -1,0 +1,153 @@
+"""msgpack codec on the ``msgpack`` C extension.
+
+Theory of operation
+-------------------
+The hot path is one C call each way: ``packb`` / ``unpackb``. Everything the C
+library would get wrong for our mapping is detected cheaply and only then fixed
+in Python:
+
+* Non-finite floats pack silently, so after packing we search the output with a
+  compiled regex for a float64 marker (0xcb) followed by an all-ones exponent.
+  Only on a match (rare: it may also hit inside strings) do we walk the value
+  exactly to tell a real NaN/inf from a false alarm.
+* Ext types (including the timestamp ext, which the C unpacker turns into a
+  ``Timestamp`` without calling ``ext_hook``) are not part of the mapping: if
+  an ext marker byte occurs anywhere in the payload we walk the decoded value
+  for ``ExtType``/``Timestamp`` objects.
+* A map key that is an array or a map makes the fast path fail with
+  ``TypeError`` (unhashable); we then decode again with arrays as tuples and
+  maps as pair lists, and rebuild: keys become ``FrozenList``/``FrozenMap``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+
+from axon_port._types import FrozenList, FrozenMap
+from axon_port.errors import DecodeError, EncodeError
+
+__all__ = ["MsgpackCodec"]
+
+_NONFINITE_RE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]")
+_EXT_RE = re.compile(rb"\xd6\xff|\xd7\xff|\xc7\x0c\xff")
+_MAX_DEPTH = 512
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return dict(obj.items())
+    raise EncodeError(f"cannot encode a value of type {type(obj).__qualname__}")
+
+
+def _check_finite(x: Any, depth: int = 0) -> None:
+    """Raise ``EncodeError`` if ``x`` holds a NaN or an infinity anywhere."""
+    if depth > _MAX_DEPTH:
+        return  # the packer already accepted this value; its nesting limit applies
+    if type(x) is float or isinstance(x, float):
+        if not math.isfinite(x):
+            raise EncodeError(f"cannot encode non-finite float {x!r}")
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _check_finite(v, depth + 1)
+    elif isinstance(x, Mapping):
+        for k, v in x.items():
+            _check_finite(k, depth + 1)
+            _check_finite(v, depth + 1)
+
+
+def _check_no_ext(x: Any) -> None:
+    """Raise ``DecodeError`` if a decoded value holds an ext type anywhere."""
+    if isinstance(x, (msgpack.ExtType, msgpack.Timestamp)):
+        raise DecodeError("msgpack ext types are not supported")
+    if isinstance(x, (list, tuple)):
+        for v in x:
+            _check_no_ext(v)
+    elif isinstance(x, Mapping):
+        for k, v in x.items():
+            _check_no_ext(k)
+            _check_no_ext(v)
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    raise DecodeError(f"msgpack ext type {code} is not supported")
+
+
+class _Pairs(tuple[Any, ...]):
+    """A decoded map, as the pair tuple ``object_pairs_hook`` received."""
+
+    __slots__ = ()
+
+
+def _rebuild(x: Any, as_key: bool) -> Any:
+    """Turn the slow path's tuples/_Pairs into lists/dicts (Frozen* inside keys)."""
+    if type(x) is _Pairs:
+        items = {_rebuild(k, True): _rebuild(v, as_key) for k, v in x}
+        if len(items) != len(x):
+            raise DecodeError("map has duplicate keys")
+        return FrozenMap(items) if as_key else items
+    if type(x) is tuple:
+        elems = [_rebuild(v, as_key) for v in x]
+        return FrozenList(elems) if as_key else elems
+    return x
+
+
+class MsgpackCodec:
+    """msgpack codec with the same Python-side mapping as the ETF codec."""
+
+    name = "msgpack"
+
+    def decode(self, payload: bytes) -> Any:
+        """Decode exactly one msgpack object. Raises ``DecodeError`` only."""
+        try:
+            try:
+                value = msgpack.unpackb(
+                    payload, raw=False, strict_map_key=False, ext_hook=_ext_hook
+                )
+            except TypeError:  # an array or map used as a map key
+                value = _rebuild(
+                    msgpack.unpackb(
+                        payload,
+                        raw=False,
+                        strict_map_key=False,
+                        ext_hook=_ext_hook,
+                        use_list=False,
+                        object_pairs_hook=_Pairs,
+                    ),
+                    False,
+                )
+            if _EXT_RE.search(payload) is not None:
+                _check_no_ext(value)
+        except DecodeError:
+            raise
+        except msgpack.ExtraData:
+            raise DecodeError("trailing bytes after the msgpack object") from None
+        except UnicodeDecodeError:
+            raise DecodeError("msgpack str is not valid UTF-8") from None
+        except RecursionError:
+            raise DecodeError("msgpack nesting is too deep") from None
+        except (ValueError, TypeError, OverflowError, MemoryError) as e:
+            raise DecodeError(f"malformed msgpack payload: {e}") from None
+        return value
+
+    def encode(self, term: Any) -> bytes:
+        """Encode ``term`` (``Atom`` as str, tuples as arrays). Raises ``EncodeError`` only."""
+        try:
+            out: bytes = msgpack.packb(term, use_bin_type=True, default=_default)
+        except EncodeError:
+            raise
+        except OverflowError:
+            raise EncodeError("integer does not fit in 64 bits") from None
+        except (ValueError, TypeError, UnicodeEncodeError, RecursionError) as e:
+            raise EncodeError(f"cannot encode value: {e}") from None
+        if _NONFINITE_RE.search(out) is not None:
+            _check_finite(term)
+        return out
+
+    def encode_frame(self, frame: Mapping[str, Any]) -> bytes:
+        """Encode a reply frame; msgpack has no atoms, so this is ``encode``."""
+        return self.encode(frame)

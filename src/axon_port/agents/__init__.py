@@ -1,0 +1,262 @@
+"""The pydantic-ai bridge: agents defined as data, run on behalf of the client.
+
+:class:`AgentService` serves ``define_agent``, ``run``, ``complete``,
+``tool_result`` and the agents' part of ``describe``. It is created by the worker
+on first use (this package is the only one, with ``examples`` and ``demo``, that
+imports pydantic-ai). Spec keys, error kinds, stream events and the script
+model are documented in ``docs/agents.md`` and in the private modules:
+:mod:`._spec` (specs), :mod:`._models` (model forms, the script model),
+:mod:`._stream` (chunk events), :mod:`._errors` (error kinds),
+:mod:`._remote` (client-side tools).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from pydantic_ai import AgentRunResultEvent, capture_run_messages
+from pydantic_ai.agent import Agent, AgentRunResult
+from pydantic_ai.exceptions import RunCancelled
+from pydantic_ai.messages import ModelMessage
+from pydantic_ai.usage import UsageLimits
+
+from axon_port.agents._complete import complete_request
+from axon_port.agents._errors import to_axon_error
+from axon_port.agents._messages import dump_messages, jsonable, load_history, plain
+from axon_port.agents._remote import CURRENT_RUN, RunState, RunTable
+from axon_port.agents._spec import (
+    BuiltAgent,
+    build_python_agent,
+    build_spec_agent,
+    python_tool_schema,
+    spec_key,
+)
+from axon_port.agents._stream import EventForwarder
+from axon_port.errors import AxonError, BadRequest
+from axon_port.registry import Registry
+
+__all__ = ["AgentService", "RequestLike", "cancelled_error"]
+
+_INLINE_CACHE = 256
+
+
+class RequestLike(Protocol):
+    """What the service uses of ``axon_port.dispatcher.RequestContext``."""
+
+    id: int
+    params: Mapping[str, Any]
+    cancel_reason: str | None
+
+    def send(self, type_: str, fields: dict[str, Any]) -> None: ...
+    def chunk(self, event: str, data: Any) -> None: ...
+    async def drain(self) -> None: ...
+
+
+def cancelled_error(reason: str | None, messages: list[ModelMessage]) -> AxonError:
+    """The error a cancelled (``cancel``, ``timeout_ms``, ``shutdown``) request answers with."""
+    kind = "timeout" if reason == "timeout" else "cancelled"
+    return AxonError(
+        f"request {reason or 'cancelled'}",
+        kind=kind,
+        details={"reason": reason or "cancelled", "messages": dump_messages(messages)},
+    )
+
+
+class AgentService:
+    """Agents by name, cached built agents, and the runs in flight."""
+
+    def __init__(self, registry: Registry, *, partial_interval: float = 0.05) -> None:
+        self.registry = registry
+        #: Minimum seconds between two ``output_partial`` chunks of one part.
+        self.partial_interval = partial_interval
+        self.runs = RunTable()
+        # name -> (the registry value it was built from, built agent)
+        self._named: dict[str, tuple[Any, BuiltAgent]] = {}
+        self._inline: OrderedDict[str, BuiltAgent] = OrderedDict()
+        self._models: OrderedDict[str, Any] = OrderedDict()
+
+    # -- define / lookup -----------------------------------------------------
+
+    async def define_agent(self, ctx: RequestLike) -> dict[str, Any]:
+        """Check and build a spec, then register it under ``name`` (replacing any)."""
+        name = ctx.params.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("define_agent: name must be a non-empty binary or atom")
+        name = str(name)
+        spec = plain(ctx.params.get("spec"))
+        built = build_spec_agent(name, spec, self.registry)
+        self.registry.add_agent(name, spec)
+        self._named[name] = (spec, built)
+        return {"output": name}
+
+    def agent(self, name: str) -> BuiltAgent:
+        """The built agent registered as ``name`` (``unknown_agent`` if none)."""
+        value = self.registry.agents.get(name)
+        if value is None:
+            raise AxonError(
+                f"no agent named {name!r}", kind="unknown_agent", details={"name": name}
+            )
+        cached = self._named.get(name)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        if isinstance(value, Agent):
+            built = build_python_agent(name, value)
+        else:
+            built = build_spec_agent(name, value, self.registry)
+        self._named[name] = (value, built)
+        return built
+
+    def _inline_agent(self, spec: Any) -> BuiltAgent:
+        key = spec_key(spec)
+        built = self._inline.get(key)
+        if built is None:
+            built = build_spec_agent("inline", spec, self.registry)
+            self._inline[key] = built
+            if len(self._inline) > _INLINE_CACHE:
+                self._inline.popitem(last=False)
+        else:
+            self._inline.move_to_end(key)
+        return built
+
+    def _agent_for(self, params: Mapping[str, Any]) -> BuiltAgent:
+        name, spec = params.get("agent"), params.get("spec")
+        if (name is None) == (spec is None):
+            raise BadRequest("run: give exactly one of agent (a defined name) or spec")
+        if spec is not None:
+            return self._inline_agent(spec)
+        if not isinstance(name, str):
+            raise BadRequest("run: agent must be a binary or atom")
+        return self.agent(str(name))
+
+    # -- run -------------------------------------------------------------------
+
+    async def run(self, ctx: RequestLike) -> dict[str, Any]:
+        """Run an agent; the result carries output, usage, new messages, elapsed_ms."""
+        started = time.monotonic()
+        params = ctx.params
+        built = self._agent_for(params)
+        prompt = _prompt(params.get("prompt"))
+        history = load_history(params.get("history"))
+        kwargs: dict[str, Any] = {
+            "message_history": history or None,
+            "deps": plain(params.get("deps")),
+            "model_settings": _optional_map(params, "model_settings"),
+            "usage_limits": _usage_limits(params.get("usage_limits")),
+        }
+        state = RunState(ctx.id, ctx.send)
+        self.runs.open(state)
+        token = CURRENT_RUN.set(state)
+        known = {id(m) for m in history}
+        try:
+            with capture_run_messages() as captured:
+                if params.get("stream") is True:
+                    result = await self._stream(ctx, built, prompt, kwargs)
+                else:
+                    result = await built.agent.run(prompt, **kwargs)
+        except asyncio.CancelledError as exc:
+            cancelled = RunCancelled.from_cancellation(exc)
+            partial = cancelled.new_messages() if cancelled is not None else []
+            raise cancelled_error(ctx.cancel_reason, partial) from None
+        except Exception as exc:
+            partial = [m for m in captured if id(m) not in known]
+            err = to_axon_error(
+                exc,
+                validation_errors=state.validation_errors,
+                extra={"messages": dump_messages(partial)},
+            )
+            if err is None:
+                raise
+            raise err from exc
+        finally:
+            CURRENT_RUN.reset(token)
+            self.runs.close(state)
+        return {
+            "output": jsonable(result.output),
+            "usage": jsonable(result.usage),
+            "messages": dump_messages(result.new_messages()),
+            "elapsed_ms": round((time.monotonic() - started) * 1000, 3),
+        }
+
+    async def _stream(
+        self, ctx: RequestLike, built: BuiltAgent, prompt: Any, kwargs: dict[str, Any]
+    ) -> AgentRunResult[Any]:
+        forwarder = EventForwarder(
+            ctx.chunk, remote_tools=built.remote_tools, partial_interval=self.partial_interval
+        )
+        result: AgentRunResult[Any] | None = None
+        async with built.agent.run_stream_events(prompt, **kwargs) as events:
+            async for event in events:
+                if isinstance(event, AgentRunResultEvent):
+                    result = event.result
+                    continue
+                forwarder.handle(event)
+                await ctx.drain()
+        if result is None:  # pragma: no cover - pydantic-ai always ends with the result
+            raise AxonError("the run ended without a result", kind="internal")
+        return result
+
+    # -- other ops ---------------------------------------------------------------
+
+    async def complete(self, ctx: RequestLike) -> dict[str, Any]:
+        """One direct model request (no agent loop); see ``_complete``."""
+        return await complete_request(self, ctx)
+
+    def model(self, spec: Any) -> Any:
+        """A built model for ``complete``, cached by its spec."""
+        from axon_port.agents._models import build_model, model_key
+
+        key = model_key(spec)
+        model = self._models.get(key)
+        if model is None:
+            model = self._models[key] = build_model(spec)
+            if len(self._models) > _INLINE_CACHE:
+                self._models.popitem(last=False)
+        return model
+
+    def tool_result(self, params: Mapping[str, Any]) -> None:
+        """Deliver a ``tool_result`` to the remote call waiting for it (or warn and drop it)."""
+        self.runs.resolve(params)
+
+    def describe(self) -> dict[str, Any]:
+        """Registered agents (spec, output schema) and Python tools (JSON Schema)."""
+        agents = []
+        for name in sorted(self.registry.agents):
+            try:
+                agents.append(self.agent(name).describe())
+            except AxonError as exc:
+                agents.append({"name": name, "error": exc.message})
+        tools = [python_tool_schema(e) for _, e in sorted(self.registry.tools.items())]
+        return {"agents": agents, "tools": tools}
+
+
+def _prompt(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return None if value is None else str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [str(v) for v in value]
+    raise BadRequest("run: prompt must be a binary, a list of binaries, or nil")
+
+
+def _optional_map(params: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = params.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise BadRequest(f"{key} must be a map")
+    out: dict[str, Any] = plain(value)
+    return out
+
+
+def _usage_limits(value: Any) -> UsageLimits | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise BadRequest("usage_limits must be a map of pydantic-ai UsageLimits fields")
+    try:
+        return UsageLimits(**plain(value))
+    except TypeError as exc:
+        raise BadRequest(f"usage_limits: {exc}") from None

@@ -1,0 +1,151 @@
+"""pydantic-ai and provider exceptions → wire error kinds.
+
+The one place that decides which ``kind`` and ``retryable`` a failed run or
+``complete`` reports (see ``docs/agents.md`` for the table):
+
+==============================================  ==========================  =========
+exception                                       kind                        retryable
+==============================================  ==========================  =========
+output failed the JSON Schema, retries used up  ``validation_error``        no
+other retries used up (tools, validators)       ``model_retry_exhausted``   no
+other ``UnexpectedModelBehavior``               ``unexpected_model_behavior``  no
+``UsageLimitExceeded``                          ``usage_limit_exceeded``    no
+``ModelHTTPError`` / ``ModelAPIError``          ``model_http_error``        429, 5xx, overload,
+                                                                            connection: yes
+a Python tool raised / remote tool ``error``    ``tool_error``              no
+``RunTimedOut`` / ``RunCancelled``              ``timeout`` / ``cancelled`` no
+``UserError`` (misuse, e.g. bad history)        ``bad_request``             no
+==============================================  ==========================  =========
+
+Anything else is not mapped here and becomes ``internal`` at the dispatcher.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_ai import exceptions as pai
+
+from axon_port.agents._messages import jsonable
+from axon_port.errors import AxonError
+
+__all__ = ["RemoteToolError", "ToolExecutionError", "to_axon_error"]
+
+
+class ToolExecutionError(Exception):
+    """A registered Python tool raised; carries the tool name and the original exception."""
+
+    def __init__(self, tool: str, error: BaseException) -> None:
+        super().__init__(f"tool {tool!r} failed: {type(error).__name__}: {error}")
+        self.tool = tool
+        self.error = error
+
+
+class RemoteToolError(Exception):
+    """The client answered a ``tool_call`` with ``error`` and no ``retry``."""
+
+    def __init__(self, tool: str, call_id: str, error: Any) -> None:
+        super().__init__(f"remote tool {tool!r} failed: {error}")
+        self.tool = tool
+        self.call_id = call_id
+        self.error = error
+
+
+def to_axon_error(
+    exc: BaseException,
+    *,
+    validation_errors: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> AxonError | None:
+    """The wire error for ``exc``, or ``None`` if it is not a known failure (→ ``internal``).
+
+    ``validation_errors`` are the last JSON Schema errors of the run's output, if
+    any; ``extra`` is merged into ``details`` (e.g. the partial ``messages``).
+    """
+    err = _map(exc, validation_errors)
+    if err is not None and extra:
+        details = err.details if isinstance(err.details, dict) else {}
+        err.details = {**details, **extra}
+    return err
+
+
+def _map(exc: BaseException, validation_errors: list[dict[str, Any]] | None) -> AxonError | None:
+    if isinstance(exc, AxonError):
+        return exc
+    if isinstance(exc, ToolExecutionError):
+        return AxonError(
+            str(exc),
+            kind="tool_error",
+            details={"tool": exc.tool, "type": type(exc.error).__name__, "error": str(exc.error)},
+        )
+    if isinstance(exc, RemoteToolError):
+        return AxonError(
+            str(exc),
+            kind="tool_error",
+            details={"tool": exc.tool, "call_id": exc.call_id, "error": jsonable(exc.error)},
+        )
+    if isinstance(exc, pai.RunTimedOut):
+        return AxonError(str(exc), kind="timeout")
+    if isinstance(exc, pai.RunCancelled):
+        return AxonError(str(exc), kind="cancelled")
+    if isinstance(exc, pai.UsageLimitExceeded):
+        return AxonError(exc.message, kind="usage_limit_exceeded")
+    if isinstance(exc, pai.ModelAPIError):
+        return _model_api_error(exc)
+    if isinstance(exc, pai.UnexpectedModelBehavior):
+        return _unexpected(exc, validation_errors)
+    if isinstance(exc, pai.UserError):
+        return AxonError(exc.message, kind="bad_request")
+    return None
+
+
+def _model_api_error(exc: pai.ModelAPIError) -> AxonError:
+    status = exc.status_code if isinstance(exc, pai.ModelHTTPError) else None
+    if isinstance(exc, pai.ModelQuotaExceededError | pai.ModelRequestRejectedError):
+        retryable = False
+    elif isinstance(
+        exc,
+        pai.ModelRateLimitError
+        | pai.ModelUnavailableError
+        | pai.ModelServerError
+        | pai.ModelConnectionError
+        | pai.ModelRequestTimeout,
+    ):
+        retryable = True
+    else:
+        retryable = status is not None and (status == 429 or status >= 500)
+    details: dict[str, Any] = {
+        "status": status,
+        "model_name": exc.model_name,
+        "body": jsonable(exc.body),
+        "category": type(exc).__name__.lstrip("_").removeprefix("HTTP"),
+    }
+    if exc.provider_error_code is not None:
+        details["provider_error_code"] = exc.provider_error_code
+    if exc.retry_after is not None:
+        details["retry_after"] = exc.retry_after
+    return AxonError(exc.message, kind="model_http_error", details=details, retryable=retryable)
+
+
+def _unexpected(
+    exc: pai.UnexpectedModelBehavior, validation_errors: list[dict[str, Any]] | None
+) -> AxonError:
+    cause = exc.__cause__
+    output_exhausted = exc.message.startswith("Exceeded maximum output retries")
+    exhausted = output_exhausted or "exceeded max retries" in exc.message
+    if output_exhausted and validation_errors:
+        return AxonError(
+            f"{exc.message}: the output did not match output_schema",
+            kind="validation_error",
+            details={"errors": validation_errors},
+        )
+    if exhausted:
+        details: dict[str, Any] = {}
+        if cause is not None:
+            details["last_error"] = str(cause)
+        return AxonError(exc.message, kind="model_retry_exhausted", details=details)
+    return AxonError(
+        exc.message,
+        kind="unexpected_model_behavior",
+        details={"body": exc.body} if exc.body else None,
+    )

@@ -1,0 +1,161 @@
+"""Per-run state, and tools the client implements (remote tools).
+
+Theory of operation: every ``run`` opens a :class:`RunState` (registered by run
+id in :class:`RunTable`) and publishes it in the :data:`CURRENT_RUN` context
+variable. Built agents are cached and shared by concurrent runs, so anything a
+tool or output validator needs to know about *its* run is looked up there;
+pydantic-ai runs tools and streams in tasks created from the run's context, so
+they all see it.
+
+A remote tool is a ``pydantic_ai.Tool`` built from the spec's JSON Schema. When
+the model calls it, the arguments are checked against the schema (failures go
+back to the model as ``ModelRetry``), a ``tool_call`` frame is sent, and the
+tool awaits an ``asyncio.Future`` that :meth:`RunTable.resolve` completes when the
+matching ``tool_result`` arrives, so other runs carry on meanwhile. ``ok`` is
+returned to the model; ``error`` with ``retry: true`` becomes ``ModelRetry``;
+any other ``error`` fails the run with kind ``tool_error``. When a run ends for
+any reason, :meth:`RunState.close` cancels whatever is still pending and the
+run leaves the table, so a late ``tool_result`` is dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema.protocols import Validator
+from pydantic_ai import ModelRetry, RunContext, Tool
+
+from axon_port.agents._errors import RemoteToolError
+from axon_port.agents._messages import plain
+from axon_port.agents._schema import errors_text, schema_errors
+
+__all__ = ["CURRENT_RUN", "RemoteToolDef", "RunState", "RunTable", "remote_tool"]
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(eq=False)
+class RunState:
+    """What a tool or validator needs to know about the run it serves."""
+
+    run_id: int
+    send: Send
+    pending: dict[str, asyncio.Future[Mapping[str, Any]]] = field(default_factory=dict)
+    #: The last JSON Schema errors of the output (``validation_error`` details).
+    validation_errors: list[dict[str, Any]] | None = None
+    closed: bool = False
+
+    async def call_remote(self, tool: str, call_id: str, args: dict[str, Any]) -> Any:
+        """Send a ``tool_call`` and wait for its ``tool_result``; interpret the answer."""
+        if call_id in self.pending:  # a model reused an id: keep ours unique per run
+            n = 2
+            while f"{call_id}#{n}" in self.pending:
+                n += 1
+            call_id = f"{call_id}#{n}"
+        fut: asyncio.Future[Mapping[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[call_id] = fut
+        try:
+            self.send("tool_call", {"call_id": call_id, "tool": tool, "args": args})
+            reply = await fut
+        finally:
+            self.pending.pop(call_id, None)
+        error = reply.get("error")
+        if error is not None:
+            if reply.get("retry") is True:
+                raise ModelRetry(error if isinstance(error, str) else repr(error))
+            raise RemoteToolError(tool, call_id, error)
+        return plain(reply.get("ok"))
+
+    def close(self) -> None:
+        """Cancel every pending remote call (the run is over)."""
+        self.closed = True
+        for fut in self.pending.values():
+            fut.cancel()
+        self.pending.clear()
+
+
+#: The state of the run being served in this context.
+CURRENT_RUN: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
+    "axon_port_agent_run", default=None
+)
+
+
+class RunTable:
+    """Runs in flight, by id, so ``tool_result`` frames find their waiting call."""
+
+    def __init__(self) -> None:
+        self.runs: dict[int, RunState] = {}
+
+    def open(self, state: RunState) -> None:
+        """Register a run that is starting."""
+        self.runs[state.run_id] = state
+
+    def close(self, state: RunState) -> None:
+        """Forget a finished run and cancel its pending calls."""
+        state.close()
+        if self.runs.get(state.run_id) is state:
+            del self.runs[state.run_id]
+
+    def pending_count(self) -> int:
+        """How many remote calls are waiting across all runs (0 when idle)."""
+        return sum(len(s.pending) for s in self.runs.values())
+
+    def resolve(self, params: Mapping[str, Any]) -> None:
+        """Complete the call ``(params["id"], params["call_id"])``; warn if nothing waits for it."""
+        run_id, call_id = params.get("id"), params.get("call_id")
+        state = self.runs.get(run_id) if isinstance(run_id, int) else None
+        if state is None:
+            logger.warning("tool_result for run %r dropped: no such run in flight", run_id)
+            return
+        fut = state.pending.get(str(call_id))
+        if fut is None or fut.done():
+            logger.warning("tool_result for run %r dropped: no pending call %r", run_id, call_id)
+            return
+        fut.set_result(params)
+
+
+@dataclass(frozen=True)
+class RemoteToolDef:
+    """A tool declared in a spec with ``remote: true``."""
+
+    name: str
+    description: str | None
+    parameters: dict[str, Any]
+    validator: Validator
+
+    def describe(self) -> dict[str, Any]:
+        """The tool as ``describe`` and the normalised spec show it."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "remote": True,
+        }
+
+
+def remote_tool(defn: RemoteToolDef) -> Tool[Any]:
+    """A pydantic-ai tool that forwards calls to the client through the current run."""
+
+    async def call_remote(ctx: RunContext[Any], **args: Any) -> Any:
+        errors = schema_errors(defn.validator, args)
+        if errors:
+            raise ModelRetry(f"Invalid arguments for {defn.name}:\n{errors_text(errors)}")
+        state = CURRENT_RUN.get()
+        if state is None or state.closed:
+            raise RuntimeError(f"remote tool {defn.name!r} called outside a worker run")
+        return await state.call_remote(defn.name, ctx.tool_call_id or defn.name, args)
+
+    return Tool.from_schema(
+        call_remote,
+        name=defn.name,
+        description=defn.description,
+        json_schema=defn.parameters,
+        takes_ctx=True,
+    )

@@ -1,0 +1,187 @@
+"""Real ``python -m axon_port`` subprocesses over pipes: the contract's invariants 3-6."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from axon_port._framing import FrameDecoder, encode_frame
+from axon_port.client import PortClient
+from axon_port.codecs import get_codec
+
+ARGS = ["--module", "fixture_functions", "--no-warm"]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; only its parent has not reaped it yet.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pid: int, deadline_s: float) -> float:
+    start = time.monotonic()
+    while pid_alive(pid):
+        if time.monotonic() - start > deadline_s:
+            raise AssertionError(f"process {pid} still alive after {deadline_s}s")
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("codec", ["etf", "msgpack"])
+def test_ping_and_call_through_a_real_worker(codec: str) -> None:
+    with PortClient.spawn(codec, ARGS) as c:
+        assert c.ready["type"] == "ready" and c.ready["pid"] == c.pid
+        assert c.request({"op": "ping", "id": 1}) == {"type": "pong", "id": 1}
+        assert c.request({"op": "call", "id": 2, "function": "add", "args": [2, 3]})["output"] == 5
+
+
+def test_junk_written_to_fd1_by_user_code_never_reaches_the_frame_stream() -> None:
+    with PortClient.spawn("etf", ARGS, stderr=subprocess.PIPE) as c:
+        reply = c.request({"op": "call", "id": 1, "function": "noisy", "args": ["JUNK!"]})
+        assert reply["output"] == "JUNK!"
+        assert c.request({"op": "ping", "id": 2})["type"] == "pong"
+        c.close()
+        assert c.proc.stderr is not None
+        assert c.proc.stderr.read().count(b"JUNK!") == 3
+
+
+def test_garbage_and_oversize_frames_get_errors_and_the_stream_stays_in_sync() -> None:
+    with PortClient.spawn("etf", [*ARGS, "--max-frame", "1000"]) as c:
+        c.send_bytes(encode_frame(b"\x83garbage"))
+        assert c.recv()["error"]["kind"] == "bad_frame"
+        c.send_bytes(encode_frame(b"\x00" * 5000))
+        err = c.recv()
+        assert err["id"] is None and err["error"]["kind"] == "bad_frame"
+        assert err["error"]["details"] == {"size": 5000, "max_frame": 1000}
+        assert c.request({"op": "ping", "id": 3})["type"] == "pong"
+
+
+def test_worker_exits_when_input_closes_while_a_sync_function_blocks() -> None:
+    for fn in ("block_forever", "block_loop_forever"):
+        c = PortClient.spawn("etf", ARGS)
+        c.send({"op": "call", "id": 1, "function": fn})
+        c.request({"op": "ping", "id": 2}) if fn == "block_forever" else None
+        c.close_input()
+        wait_gone(c.pid, 1.0)
+        c.close()
+
+
+def test_worker_exits_promptly_on_input_eof_when_idle() -> None:
+    c = PortClient.spawn("etf", ARGS)
+    c.close_input()
+    assert c.proc.wait(2) == 0
+    c.close()
+
+
+def test_worker_dies_within_a_second_when_its_parent_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    # The parent keeps the worker's pipes open in a grandchild-less way: it
+    # holds both ends, so only the parent-death signal can end the worker.
+    parent_code = f"""
+import os, subprocess, sys, time
+r, w = os.pipe()
+p = subprocess.Popen([sys.executable, "-m", "axon_port", "--no-warm"], stdin=r, stdout=w)
+open({str(pid_file)!r}, "w").write(str(p.pid))
+time.sleep(600)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", parent_code])
+    deadline = time.monotonic() + 10
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "parent never started the worker"
+        time.sleep(0.01)
+    worker_pid = int(pid_file.read_text())
+    time.sleep(0.2)  # let the worker reach its main loop
+    assert pid_alive(worker_pid)
+    parent.kill()
+    parent.wait()
+    wait_gone(worker_pid, 1.0)
+
+
+def test_sigterm_drains_in_flight_work_then_exits_zero() -> None:
+    c = PortClient.spawn("etf", ARGS)
+    c.send({"op": "call", "id": 1, "function": "sleep_ms", "args": [100]})
+    time.sleep(0.05)
+    c.proc.send_signal(signal.SIGTERM)
+    assert c.recv(5)["output"] == "slept"
+    assert c.proc.wait(5) == 0
+    c.close()
+
+
+def test_shutdown_answers_then_exits_zero() -> None:
+    c = PortClient.spawn("msgpack", ARGS)
+    assert c.request({"op": "shutdown", "id": 1})["output"] == {"cancelled": 0}
+    assert c.proc.wait(5) == 0
+    c.close()
+
+
+def test_a_module_that_fails_to_import_exits_3_before_ready() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "axon_port", "--module", "no_such_module_xyz"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == b""
+    assert b"no_such_module_xyz" in proc.stderr
+
+
+def test_frames_travel_on_fds_3_and_4_like_elixirs_nouse_stdio() -> None:
+    to_worker_r, to_worker_w = os.pipe()
+    from_worker_r, from_worker_w = os.pipe()
+
+    # Move the child's ends above 10 so the shell's renumbering cannot collide.
+    r = fcntl.fcntl(to_worker_r, fcntl.F_DUPFD, 10)
+    w = fcntl.fcntl(from_worker_w, fcntl.F_DUPFD, 10)
+    os.close(to_worker_r)
+    os.close(from_worker_w)
+
+    def child_fds() -> None:  # in the child: dup2 targets are inheritable, r and w are not
+        os.dup2(r, 3)
+        os.dup2(w, 4)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "axon_port", "--fds", "3,4", *ARGS],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        close_fds=False,
+        preexec_fn=child_fds,
+    )
+    os.close(r)
+    os.close(w)
+    codec = get_codec("etf")
+    decoder = FrameDecoder()
+    frames: list[dict[str, object]] = []
+
+    def recv() -> dict[str, object]:
+        while not frames:
+            data = os.read(from_worker_r, 65536)
+            assert data, "worker closed fd 4"
+            frames.extend(codec.decode(p) for p in decoder.feed(data))  # type: ignore[arg-type]
+        return frames.pop(0)
+
+    assert recv()["type"] == "ready"
+    os.write(to_worker_w, encode_frame(codec.encode({"op": "call", "id": 1, "function": "noisy",
+                                                     "args": ["hi"]})))  # fmt: skip
+    reply = recv()
+    while reply["type"] == "log":
+        reply = recv()
+    assert reply == {"type": "result", "id": 1, "output": "hi"}
+    os.close(to_worker_w)
+    assert proc.wait(5) == 0
+    assert proc.stdout is not None and proc.stdout.read() == b""
+    os.close(from_worker_r)

@@ -1,0 +1,335 @@
+defmodule AxonPort do
+  @moduledoc """
+  Run pydantic-ai agents and registered Python functions from Elixir.
+
+  Every function takes a `target`: a worker (`AxonPort.Worker` pid or
+  registered name, local or `{name, node}`) or `{:pool, name}` for an
+  `AxonPort.Pool` — a pool picks a worker per attempt, so a retry after a
+  worker crash lands on a live worker.
+
+      {:ok, _} = AxonPort.Worker.start_link(name: MyApp.AI, modules: ["my_tools"])
+      {:ok, "bank"} = AxonPort.define_agent(MyApp.AI, "bank", model: "test", instructions: "...")
+      {:ok, %{output: output, usage: usage, messages: messages}} =
+        AxonPort.run(MyApp.AI, "bank", "What is my balance?")
+      # next turn: pass the history back
+      AxonPort.run(MyApp.AI, "bank", "And yesterday?", history: messages)
+
+  Results are `{:ok, value}` or `{:error, reason}` where `reason` is an
+  `AxonPort.Error` (an `error` frame, or `kind: "timeout"` when the caller's
+  timeout expired and the request was cancelled) or a transport failure:
+  `{:worker_exit, status}` (the worker process died while the request was in
+  flight), `{:worker_down, reason}` (the worker GenServer is gone) or `:noproc`.
+  """
+
+  alias AxonPort.{Error, Pool, Spec, Worker}
+
+  @type target :: GenServer.server() | {:pool, term()}
+  @type reason :: Error.t() | Worker.failure()
+  @type run_result :: %{
+          output: term(),
+          usage: map(),
+          messages: list(),
+          elapsed_ms: number() | nil
+        }
+
+  @type retry_policy ::
+          false
+          | [
+              max_attempts: pos_integer(),
+              base_delay: non_neg_integer(),
+              max_delay: non_neg_integer(),
+              jitter: boolean()
+            ]
+
+  @default_retry [max_attempts: 3, base_delay: 100, max_delay: 2_000, jitter: true]
+
+  @doc """
+  Defines (or redefines) an agent named `name` on the worker(s).
+
+  `spec` is a map or keyword list: see `AxonPort.Spec` for the keys, including
+  Elixir tool handlers (`handler: {:elixir, fun}`) and default `deps`. On a pool,
+  the agent is defined on every worker currently in the group. Agents that must
+  survive a worker restart belong in the worker's `:agents` or `:workflows`
+  option instead.
+  """
+  @spec define_agent(target(), atom() | String.t(), map() | keyword(), keyword()) ::
+          {:ok, String.t()} | {:error, reason()}
+  def define_agent(target, name, spec, opts \\ []) do
+    name = to_string(name)
+    timeout = Keyword.get(opts, :timeout, 30_000)
+
+    case workers(target) do
+      [] ->
+        {:error, :noproc}
+
+      pids ->
+        {wire, local} = Spec.to_wire(spec)
+        payload = %{op: :define_agent, name: name, spec: wire}
+        meta = [op: :define_agent, agent: name, local: local]
+
+        pids
+        |> Enum.map(&Worker.request(&1, payload, meta, timeout))
+        |> Enum.find({:ok, name}, &match?({:error, _}, &1))
+    end
+  end
+
+  @doc """
+  Runs an agent to completion.
+
+  `agent` is a defined agent's name or an inline spec (map or keyword, as for
+  `define_agent/3`, Elixir tools included). Options:
+
+    * `:history` — earlier messages (the `messages` of previous results,
+      concatenated) for a multi-turn conversation;
+    * `:deps`, `:model_settings`, `:usage_limits` — passed to the run;
+    * `:timeout` — ms to wait (default 120 s); on expiry the run is cancelled and
+      `{:error, %AxonPort.Error{kind: "timeout"}}` is returned;
+    * `:retry` — a retry policy (default
+      `#{inspect(@default_retry)}`) or `false`. Errors marked `retryable`, worker
+      exits and a missing worker are retried with exponential backoff
+      (`base_delay * 2^(attempt-1)`, capped at `max_delay`) and, with `jitter`,
+      a random delay between half and all of that. Other errors return at once.
+
+  Returns `{:ok, %{output: ..., usage: ..., messages: ..., elapsed_ms: ...}}`.
+  """
+  @spec run(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+          {:ok, run_result()} | {:error, reason()}
+  def run(target, agent, prompt, opts \\ []) do
+    {payload, meta} = run_request(agent, prompt, opts, false)
+    timeout = Keyword.get(opts, :timeout, 120_000)
+
+    with_retry(Keyword.get(opts, :retry, @default_retry), fn ->
+      with {:ok, worker} <- pick(target) do
+        Worker.request(worker, payload, meta, timeout)
+      end
+    end)
+  end
+
+  @doc """
+  Starts a streaming run; events are sent as messages to `opts[:to]` (default:
+  the caller).
+
+  Returns `{:ok, ref}`, after which the receiver gets
+  `{:axon_port, ref, {:chunk, event, data}}` messages (`event` is
+  `"text_delta"`, `"output_partial"`, `"tool_call"`, `"tool_result"`, ...) and
+  then exactly one `{:axon_port, ref, {:result, run_result}}` or
+  `{:axon_port, ref, {:error, reason}}`. Cancel with `cancel/2`; if the receiver
+  exits the run is cancelled. Streams are never retried (chunks may already
+  have been delivered). Options as for `run/4`, except `:timeout` and `:retry`.
+  See `stream!/4` for an Elixir `Stream`.
+  """
+  @spec stream(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+          {:ok, {pid(), reference()}} | {:error, reason()}
+  def stream(target, agent, prompt, opts \\ []) do
+    {payload, meta} = run_request(agent, prompt, opts, true)
+    meta = Keyword.put(meta, :to, Keyword.get(opts, :to, self()))
+
+    with {:ok, worker} <- pick(target),
+         {:ok, ref} <- Worker.start_stream(worker, payload, meta) do
+      {:ok, {worker, ref}}
+    end
+  end
+
+  @doc """
+  A lazy `Stream` of a streaming run's events: `{:chunk, event, data}` items,
+  then one final `{:result, run_result}` or `{:error, reason}`.
+
+  The run starts when the stream is enumerated and is cancelled if enumeration
+  stops early (`Enum.take/2`, an exception). `:idle_timeout` (default 120 s) is
+  the longest wait for the next event; when it passes, the run is cancelled and
+  the stream ends with `{:error, %AxonPort.Error{kind: "timeout"}}`.
+  """
+  @spec stream!(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+          Enumerable.t()
+  def stream!(target, agent, prompt, opts \\ []) do
+    idle = Keyword.get(opts, :idle_timeout, 120_000)
+
+    Stream.resource(
+      fn ->
+        case stream(target, agent, prompt, Keyword.put(opts, :to, self())) do
+          {:ok, handle} -> {:running, handle}
+          {:error, reason} -> {:failed, reason}
+        end
+      end,
+      fn
+        {:failed, reason} ->
+          {[{:error, reason}], :done}
+
+        :done ->
+          {:halt, :done}
+
+        {:running, {worker, ref}} = acc ->
+          receive do
+            {:axon_port, ^ref, {:chunk, _, _} = chunk} -> {[chunk], acc}
+            {:axon_port, ^ref, terminal} -> {[terminal], :done}
+          after
+            idle ->
+              Worker.cancel(worker, ref)
+              flush(ref)
+              err = %Error{kind: "timeout", message: "no stream event within #{idle} ms"}
+              {[{:error, err}], :done}
+          end
+      end,
+      fn
+        {:running, {worker, ref}} ->
+          Worker.cancel(worker, ref)
+          flush(ref)
+
+        _ ->
+          :ok
+      end
+    )
+  end
+
+  # Drops the rest of a cancelled stream's messages (up to its terminal one).
+  defp flush(ref) do
+    receive do
+      {:axon_port, ^ref, {:chunk, _, _}} -> flush(ref)
+      {:axon_port, ^ref, _terminal} -> :ok
+    after
+      5_000 -> :ok
+    end
+  end
+
+  @doc "Cancels a stream started with `stream/4`."
+  @spec cancel(target(), {pid(), reference()}) :: :ok
+  def cancel(_target, {worker, ref}), do: Worker.cancel(worker, ref)
+
+  @doc """
+  Calls a Python function registered with `@axon_port.registry.function`.
+
+  `args` is a list of positional arguments, `kwargs` a map of keyword
+  arguments. Options: `:timeout` (default 5 s; the call is cancelled on expiry),
+  `:retry` (default `false`; see `run/4`). Returns `{:ok, return_value}`.
+  """
+  @spec call(target(), String.t() | atom(), list(), map(), keyword()) ::
+          {:ok, term()} | {:error, reason()}
+  def call(target, function, args \\ [], kwargs \\ %{}, opts \\ []) do
+    payload = %{op: :call, function: to_string(function), args: args, kwargs: Map.new(kwargs)}
+    simple(target, payload, :call, Keyword.put_new(opts, :timeout, 5_000))
+  end
+
+  @doc "Round trip to the worker: `:ok` when it answered `pong`."
+  @spec ping(target(), keyword()) :: :ok | {:error, reason()}
+  def ping(target, opts \\ []) do
+    simple(target, %{op: :ping}, :ping, Keyword.put_new(opts, :timeout, 5_000))
+  end
+
+  @doc """
+  The worker's registry: its agents, Python tools and functions with their
+  JSON schemas (binary keys).
+  """
+  @spec describe(target(), keyword()) :: {:ok, map()} | {:error, reason()}
+  def describe(target, opts \\ []) do
+    simple(target, %{op: :describe}, :describe, Keyword.put_new(opts, :timeout, 10_000))
+  end
+
+  defp simple(target, payload, op, opts) do
+    timeout = Keyword.fetch!(opts, :timeout)
+
+    with_retry(Keyword.get(opts, :retry, false), fn ->
+      with {:ok, worker} <- pick(target) do
+        Worker.request(worker, payload, [op: op], timeout)
+      end
+    end)
+  end
+
+  # ---------------------------------------------------------------------------
+
+  @run_opts [:history, :deps, :model_settings, :usage_limits]
+
+  defp run_request(agent, prompt, opts, stream?) do
+    base = %{op: :run, prompt: prompt, stream: stream?}
+
+    base =
+      Enum.reduce(@run_opts, base, fn key, acc ->
+        case Keyword.fetch(opts, key) do
+          {:ok, nil} -> acc
+          {:ok, value} -> Map.put(acc, key, value)
+          :error -> acc
+        end
+      end)
+
+    case agent do
+      name when is_binary(name) or is_atom(name) ->
+        name = to_string(name)
+        {Map.put(base, :agent, name), [op: :run, agent: name, deps: opts[:deps]]}
+
+      spec when is_map(spec) or is_list(spec) ->
+        {wire, local} = Spec.to_wire(spec)
+        deps = if local.deps, do: Map.merge(local.deps, opts[:deps] || %{}), else: opts[:deps]
+        payload = if deps, do: Map.put(base, :deps, deps), else: base
+        {Map.put(payload, :spec, wire), [op: :run, tools: local.tools, deps: deps]}
+    end
+  end
+
+  defp pick({:pool, pool}) do
+    case Pool.pick(pool) do
+      nil -> {:error, :noproc}
+      pid -> {:ok, pid}
+    end
+  end
+
+  defp pick(server), do: {:ok, server}
+
+  defp workers({:pool, pool}), do: Pool.members(pool)
+
+  defp workers(server) do
+    case GenServer.whereis(server) do
+      nil -> []
+      pid -> [pid]
+    end
+  end
+
+  @doc false
+  # Public for tests: runs `fun` under a retry policy.
+  @spec with_retry(retry_policy() | keyword(), (() -> {:ok, term()} | {:error, term()} | term())) ::
+          term()
+  def with_retry(false, fun), do: fun.()
+  def with_retry(nil, fun), do: fun.()
+
+  def with_retry(policy, fun) when is_list(policy) do
+    policy = Keyword.merge(@default_retry, policy)
+    attempt(fun, 1, policy)
+  end
+
+  defp attempt(fun, n, policy) do
+    case fun.() do
+      {:error, reason} = error ->
+        if n < policy[:max_attempts] and retryable?(reason) do
+          Process.sleep(backoff(n, policy))
+          attempt(fun, n + 1, policy)
+        else
+          error
+        end
+
+      other ->
+        other
+    end
+  end
+
+  @doc """
+  True for failures worth retrying: errors the worker marked `retryable`
+  (rate limits, 5xx, `busy`), a worker that died or is restarting.
+  """
+  @spec retryable?(reason()) :: boolean()
+  def retryable?(%Error{retryable: r}), do: r
+  def retryable?({:worker_exit, _}), do: true
+  def retryable?({:worker_down, _}), do: true
+  def retryable?(:noproc), do: true
+  def retryable?(_), do: false
+
+  @doc false
+  # The delay before attempt n+1, in ms.
+  @spec backoff(pos_integer(), keyword()) :: non_neg_integer()
+  def backoff(n, policy) do
+    delay = min(policy[:max_delay], policy[:base_delay] * Integer.pow(2, n - 1))
+
+    if policy[:jitter] and delay > 1 do
+      half = div(delay, 2)
+      half + :rand.uniform(delay - half + 1) - 1
+    else
+      delay
+    end
+  end
+end

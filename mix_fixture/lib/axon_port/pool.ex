@@ -1,0 +1,127 @@
+defmodule AxonPort.Pool do
+  @moduledoc """
+  N workers under a supervisor, found through a `:pg` process group, so one
+  pool name can span several BEAM nodes.
+
+      children = [
+        {AxonPort.Pool, name: :ai, size: 2, worker: [modules: ["my_tools"], workflows: [MyApp.Flow]]}
+      ]
+
+      AxonPort.run({:pool, :ai}, "support", "hello")
+
+  Each worker joins the group `{AxonPort.Pool, name}` in the `AxonPort.PG`
+  scope once it is ready (and leaves it when it dies), so a restarting worker
+  receives no requests. Starting a pool with the same name on another connected
+  node adds its workers to the same group: `pick/1` then routes to workers on
+  every node.
+
+  Routing (`:strategy`):
+
+    * `:least_loaded` (default) — "power of two choices": ask two random members
+      for their in-flight count (`AxonPort.Worker.load/1`) and take the smaller.
+      Cheap, works across nodes, and avoids herding onto one worker.
+    * `:round_robin` — a per-pool counter over the sorted member list.
+
+  With `local_only: true` in `pick/2`, only this node's workers are considered.
+  """
+
+  use Supervisor
+
+  @scope AxonPort.PG
+
+  @doc """
+  Starts a pool. Options: `:name` (required, any term), `:size` (default
+  `System.schedulers_online()`), `:worker` (options for each
+  `AxonPort.Worker`), `:strategy` (`:least_loaded` or `:round_robin`).
+  """
+  @spec start_link(keyword()) :: Supervisor.on_start()
+  def start_link(opts) do
+    name = Keyword.fetch!(opts, :name)
+    Supervisor.start_link(__MODULE__, opts, name: via(name))
+  end
+
+  @doc false
+  def child_spec(opts) do
+    %{
+      id: {__MODULE__, Keyword.fetch!(opts, :name)},
+      start: {__MODULE__, :start_link, [opts]},
+      type: :supervisor
+    }
+  end
+
+  defp via(name) when is_atom(name), do: :"#{__MODULE__}.#{name}"
+  defp via(name), do: {:global, {__MODULE__, node(), name}}
+
+  @impl true
+  def init(opts) do
+    name = Keyword.fetch!(opts, :name)
+    size = Keyword.get(opts, :size, System.schedulers_online())
+    worker_opts = opts |> Keyword.get(:worker, []) |> Keyword.put(:pool, name)
+
+    :persistent_term.put(
+      {__MODULE__, name, :strategy},
+      Keyword.get(opts, :strategy, :least_loaded)
+    )
+
+    children =
+      for i <- 1..size do
+        Supervisor.child_spec({AxonPort.Worker, worker_opts}, id: {:worker, i})
+      end
+
+    Supervisor.init(children, strategy: :one_for_one, max_restarts: 10, max_seconds: 5)
+  end
+
+  @doc "All ready workers of the pool, on every connected node."
+  @spec members(term()) :: [pid()]
+  def members(name), do: :pg.get_members(@scope, {__MODULE__, name})
+
+  @doc "This node's ready workers of the pool."
+  @spec local_members(term()) :: [pid()]
+  def local_members(name), do: :pg.get_local_members(@scope, {__MODULE__, name})
+
+  @doc """
+  Picks a worker for one request, or `nil` when the pool has none ready.
+  Options: `:local_only` (default false), `:strategy` (overrides the pool's).
+  """
+  @spec pick(term(), keyword()) :: pid() | nil
+  def pick(name, opts \\ []) do
+    members = if opts[:local_only], do: local_members(name), else: members(name)
+
+    strategy =
+      opts[:strategy] || :persistent_term.get({__MODULE__, name, :strategy}, :least_loaded)
+
+    choose(members, strategy, name)
+  end
+
+  defp choose([], _strategy, _name), do: nil
+  defp choose([pid], _strategy, _name), do: pid
+
+  defp choose(members, :round_robin, name) do
+    counter =
+      case :persistent_term.get({__MODULE__, name, :rr}, nil) do
+        nil ->
+          c = :atomics.new(1, [])
+          :persistent_term.put({__MODULE__, name, :rr}, c)
+          c
+
+        c ->
+          c
+      end
+
+    members = Enum.sort(members)
+    n = :atomics.add_get(counter, 1, 1)
+    Enum.at(members, rem(n, length(members)))
+  end
+
+  defp choose(members, :least_loaded, _name) do
+    [a, b] = Enum.take_random(members, 2)
+    if load(a) <= load(b), do: a, else: b
+  end
+
+  defp load(pid) do
+    AxonPort.Worker.load(pid)
+  catch
+    # A worker that died since :pg listed it: never prefer it.
+    :exit, _ -> :infinity
+  end
+end

@@ -1,0 +1,103 @@
+defmodule AxonPort.TestHelpers do
+  @moduledoc """
+  Helpers for ExUnit suites that drive the real Python worker.
+
+  Every wait here polls to a deadline; nothing sleeps for a fixed time.
+  """
+
+  import ExUnit.Assertions
+
+  @py_dir Path.expand("py", __DIR__)
+
+  @doc "The launcher (`priv/axon_port` at the repository root)."
+  def launcher, do: Application.fetch_env!(:axon_port, :launcher)
+
+  @doc "Environment for a worker that can import the fixture modules."
+  def fixture_env do
+    pythonpath =
+      Enum.join(Enum.reject([@py_dir, System.get_env("PYTHONPATH")], &(&1 in [nil, ""])), ":")
+
+    %{"PYTHONPATH" => pythonpath}
+  end
+
+  @doc "Worker options for a worker loading `axon_fixture` (plus `extra`)."
+  def worker_opts(extra \\ []) do
+    {modules, extra} = Keyword.pop(extra, :modules, [])
+
+    Keyword.merge(
+      [env: fixture_env(), modules: ["axon_fixture" | modules], log_level: :info],
+      extra
+    )
+  end
+
+  @doc "Polls `fun` until it returns a truthy value or `timeout` ms pass; returns the value."
+  def eventually(fun, timeout \\ 5_000, what \\ "condition") do
+    deadline = System.monotonic_time(:millisecond) + timeout
+    do_eventually(fun, deadline, what, 1)
+  end
+
+  defp do_eventually(fun, deadline, what, backoff) do
+    case fun.() do
+      result when result not in [nil, false] ->
+        result
+
+      _ ->
+        if System.monotonic_time(:millisecond) > deadline do
+          flunk("timed out waiting for #{what}")
+        else
+          Process.sleep(backoff)
+          do_eventually(fun, deadline, what, min(backoff * 2, 50))
+        end
+    end
+  end
+
+  @doc "Asserts the OS process `os_pid` exits within `timeout` ms (polled)."
+  def assert_os_pid_exited(os_pid, timeout \\ 2_000) do
+    assert AxonPort.OS.wait_exit(os_pid, timeout),
+           "OS process #{os_pid} still running after #{timeout} ms"
+  end
+
+  @doc "Asserts the OS process `os_pid` is running."
+  def assert_os_pid_running(os_pid) do
+    assert AxonPort.OS.alive?(os_pid), "OS process #{os_pid} is not running"
+  end
+
+  @doc "Waits until the worker registered as `name` is a live pid other than `old`."
+  def await_restart(name, old, timeout \\ 15_000) do
+    eventually(
+      fn ->
+        case GenServer.whereis(name) do
+          pid when is_pid(pid) and pid != old -> pid
+          _ -> nil
+        end
+      end,
+      timeout,
+      "#{inspect(name)} to restart"
+    )
+  end
+
+  @doc "Attaches a local telemetry handler that forwards events to the caller."
+  def forward_telemetry(events) do
+    id = {__MODULE__, make_ref()}
+    me = self()
+
+    :ok =
+      AxonPort.Telemetry.attach(
+        id,
+        events,
+        fn event, meas, meta, _ -> send(me, {:telemetry, event, meas, meta}) end
+      )
+
+    ExUnit.Callbacks.on_exit(fn -> AxonPort.Telemetry.detach(id) end)
+    id
+  end
+
+  @doc "Reads one `{packet,4}` ETF frame from a raw port, decoded safely."
+  def recv_frame(port, timeout \\ 10_000) do
+    receive do
+      {^port, {:data, bin}} -> :erlang.binary_to_term(bin, [:safe])
+    after
+      timeout -> flunk("no frame from the worker within #{timeout} ms")
+    end
+  end
+end

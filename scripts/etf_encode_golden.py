@@ -24,7 +24,7 @@ def main() -> None:
     spec.loader.exec_module(mod)
     codec = EtfCodec()
     for case in json.loads(Path(sys.argv[1]).read_text())["cases"]:
-        print(case["name"], codec.encode(mod.from_desc(case["value"])).hex())
+        print(case["name"], codec.encode(mod.from_desc(case["value"])).hex())  # noqa: T201
 
 
 if __name__ == "__main__":

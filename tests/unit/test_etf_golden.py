@@ -60,9 +60,7 @@ def assert_same(got: Any, want: Any) -> None:
         assert got == want
 
 
-VARIANTS = [
-    pytest.param(c, v, id=f"{c['name']}-{v}") for c in CASES for v in sorted(c["hex"])
-]
+VARIANTS = [pytest.param(c, v, id=f"{c['name']}-{v}") for c in CASES for v in sorted(c["hex"])]
 BY_NAME = [pytest.param(c, id=c["name"]) for c in CASES]
 
 

@@ -278,7 +278,7 @@ def _make_encoder(atoms: bool) -> Callable[[Any, Callable[[bytes], None], int], 
         elif t is int:
             out(_SMALL_INTS[x] if 0 <= x < 256 else int_bytes(x))
         elif t is dict or t is list or t is tuple:
-            if not depth:
+            if not depth and x:  # empty containers do not count, as in decoding
                 raise EncodeError("value nesting is too deep (or cyclic)")
             depth -= 1
             if t is dict:

@@ -87,8 +87,6 @@ def _rebuild(x: Any, as_key: bool) -> Any:
     """Turn the slow path's tuples/_Pairs into lists/dicts (Frozen* inside keys)."""
     if type(x) is _Pairs:
         items = {_rebuild(k, True): _rebuild(v, as_key) for k, v in x}
-        if len(items) != len(x):
-            raise DecodeError("map has duplicate keys")
         return FrozenMap(items) if as_key else items
     if type(x) is tuple:
         elems = [_rebuild(v, as_key) for v in x]

@@ -109,6 +109,7 @@ class FdTransport:
         max_frame: int,
         eof_grace: float = 0.75,
         high_water: int = 4 * 1024 * 1024,
+        exit_after_eof: bool = True,
     ) -> None:
         self.in_fd = in_fd
         self.out_fd = out_fd
@@ -116,6 +117,7 @@ class FdTransport:
         self._on_eof = on_eof
         self._decoder = FrameDecoder(max_frame)
         self.eof_grace = eof_grace
+        self.exit_after_eof = exit_after_eof
         self.high_water = high_water
         self._queue: collections.deque[memoryview] = collections.deque()
         self._queued = 0
@@ -158,6 +160,8 @@ class FdTransport:
                 pass
             if not data:
                 break
+        if not self.exit_after_eof:
+            return
         # Input is gone, so is our client. If the loop cannot finish within the
         # grace period (a synchronous tool is blocking it), end the process.
         threading.Event().wait(self.eof_grace)

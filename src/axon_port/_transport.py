@@ -6,12 +6,15 @@ Theory of operation:
   the frame-output fd and points fd 1 at stderr (and ``sys.stdout`` at
   ``sys.stderr``), so no ``print``, C extension or subprocess can ever write
   into the frame stream.
-* Input is read by a daemon *thread* with blocking ``os.read``: it frames the
-  bytes (:class:`~axon_port._framing.FrameDecoder`) and hands each batch of
-  events to the event loop with one ``call_soon_threadsafe``. Because it is a
-  thread, it notices EOF even while the loop is stuck in synchronous code; it
-  then tells the loop, and if the process has not ended after ``eof_grace``
-  seconds it ends it with ``os._exit`` (a worker must never outlive its client).
+* Input from a pipe or socket is read by the event loop itself (``add_reader``,
+  non-blocking), framed by :class:`~axon_port._framing.FrameDecoder`, and each
+  batch of events is dispatched at once. A daemon *watchdog thread* polls the
+  same fd for hang-up only (it consumes nothing), so it notices that the client
+  is gone even while the loop is stuck in synchronous code; if the process has
+  not ended ``eof_grace`` seconds later it ends it with ``os._exit`` (a worker
+  must never outlive its client). Other inputs (a file, a tty) are read by a
+  thread with blocking reads, which hands batches over with
+  ``call_soon_threadsafe`` and runs the same grace-then-exit at EOF.
 * Output is written from the loop thread. A pipe or socket is made
   non-blocking: a frame is written at once when nothing is queued, otherwise
   it is queued and flushed by a loop writer callback. ``drain()`` waits while
@@ -26,6 +29,7 @@ import collections
 import errno
 import logging
 import os
+import select
 import stat
 import sys
 import threading
@@ -133,23 +137,67 @@ class FdTransport:
     # -- input ---------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the reader thread; events arrive on ``loop``."""
+        """Start reading; events and EOF are delivered on ``loop``.
+
+        A pipe or socket is read by the loop itself (no thread hop per frame)
+        while a watchdog thread polls it for hang-up only; anything else (a
+        file, a tty) is read by a thread with blocking reads.
+        """
         self._loop = loop
-        thread = threading.Thread(target=self._read_loop, name="axon-port-reader", daemon=True)
-        thread.start()
+        mode = os.fstat(self.in_fd).st_mode
+        if (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            os.set_blocking(self.in_fd, False)
+            loop.add_reader(self.in_fd, self._on_readable)
+            if self.exit_after_eof:
+                threading.Thread(
+                    target=self._watch_hangup,
+                    args=(stat.S_ISSOCK(mode),),
+                    name="axon-port-eof-watchdog",
+                    daemon=True,
+                ).start()
+        else:
+            threading.Thread(target=self._read_loop, name="axon-port-reader", daemon=True).start()
+
+    def _read(self) -> bytes | None:
+        try:
+            return os.read(self.in_fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            logger.warning("input read failed: %s", exc)
+            return b""
+
+    def _on_readable(self) -> None:
+        data = self._read()
+        if data is None:
+            return
+        events = self._decoder.feed(data)
+        if events:
+            self._on_events(events)
+        if not data:
+            assert self._loop is not None
+            self._loop.remove_reader(self.in_fd)
+            self._on_eof()
+
+    def _watch_hangup(self, is_socket: bool) -> None:
+        # Wait for the client to hang up without consuming input: poll() reports
+        # POLLHUP on a pipe whose writers are gone (and POLLRDHUP on a socket)
+        # even while the loop is stuck in synchronous code.
+        poller = select.poll()
+        poller.register(self.in_fd, select.POLLRDHUP if is_socket else 0)
+        hangup = select.POLLHUP | select.POLLERR | select.POLLNVAL | select.POLLRDHUP
+        while not any(ev & hangup for _, ev in poller.poll()):
+            pass
+        self._exit_after_grace()
 
     def _read_loop(self) -> None:
         loop = self._loop
         assert loop is not None
         decoder = self._decoder
         while True:
-            try:
-                data = os.read(self.in_fd, READ_SIZE)
-            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+            data = self._read()
+            if data is None:
                 continue
-            except OSError as exc:
-                logger.warning("input read failed: %s", exc)
-                data = b""
             events = decoder.feed(data)
             try:
                 if events:
@@ -160,8 +208,10 @@ class FdTransport:
                 pass
             if not data:
                 break
-        if not self.exit_after_eof:
-            return
+        if self.exit_after_eof:
+            self._exit_after_grace()
+
+    def _exit_after_grace(self) -> None:
         # Input is gone, so is our client. If the loop cannot finish within the
         # grace period (a synchronous tool is blocking it), end the process.
         threading.Event().wait(self.eof_grace)

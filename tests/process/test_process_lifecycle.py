@@ -185,3 +185,24 @@ def test_frames_travel_on_fds_3_and_4_like_elixirs_nouse_stdio() -> None:
     assert proc.wait(5) == 0
     assert proc.stdout is not None and proc.stdout.read() == b""
     os.close(from_worker_r)
+
+
+def test_frames_piped_in_from_a_file_are_all_answered_before_exit(tmp_path: Path) -> None:
+    codec = get_codec("msgpack")
+    requests = tmp_path / "requests.bin"
+    requests.write_bytes(
+        encode_frame(codec.encode({"op": "ping", "id": 1}))
+        + encode_frame(codec.encode({"op": "call", "id": 2, "function": "add", "args": [1, 2]}))
+        + encode_frame(codec.encode({"op": "call", "id": 3, "function": "sleep_ms", "args": [1]}))
+    )
+    with requests.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "axon_port", "--codec", "msgpack", *ARGS],
+            stdin=stdin,
+            capture_output=True,
+            timeout=30,
+        )
+    assert proc.returncode == 0
+    frames = [codec.decode(p) for p in FrameDecoder().feed(proc.stdout)]  # type: ignore[arg-type]
+    assert [f["type"] for f in frames] == ["ready", "pong", "result", "result"]
+    assert {f["id"]: f.get("output") for f in frames[1:]} == {1: None, 2: 3, 3: "slept"}

@@ -37,7 +37,9 @@ defmodule AxonPort.Pool do
   @spec start_link(keyword()) :: Supervisor.on_start()
   def start_link(opts) do
     name = Keyword.fetch!(opts, :name)
-    Supervisor.start_link(__MODULE__, opts, name: via(name))
+    # Atom names also name the pool's supervisor; other terms only name the group.
+    sup_opts = if is_atom(name), do: [name: :"#{__MODULE__}.#{name}"], else: []
+    Supervisor.start_link(__MODULE__, opts, sup_opts)
   end
 
   @doc false
@@ -48,9 +50,6 @@ defmodule AxonPort.Pool do
       type: :supervisor
     }
   end
-
-  defp via(name) when is_atom(name), do: :"#{__MODULE__}.#{name}"
-  defp via(name), do: {:global, {__MODULE__, node(), name}}
 
   @impl true
   def init(opts) do

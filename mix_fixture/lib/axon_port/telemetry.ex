@@ -30,21 +30,16 @@ defmodule AxonPort.Telemetry do
   @type event :: [atom()]
   @type handler :: (event(), map(), map(), term() -> any())
 
-  @doc false
-  def child_spec(_opts) do
-    %{id: __MODULE__, start: {__MODULE__, :start_link, []}, type: :worker}
-  end
+  use GenServer
 
   @doc false
-  def start_link do
-    # A tiny process that only owns the handler table.
-    pid =
-      spawn_link(fn ->
-        :ets.new(@table, [:named_table, :public, :bag, read_concurrency: true])
-        Process.sleep(:infinity)
-      end)
+  # A tiny process that only owns the handler table (started by AxonPort.Application).
+  def start_link(_opts \\ []), do: GenServer.start_link(__MODULE__, nil, name: __MODULE__)
 
-    {:ok, pid}
+  @impl true
+  def init(nil) do
+    :ets.new(@table, [:named_table, :public, :bag, read_concurrency: true])
+    {:ok, nil}
   end
 
   @doc """

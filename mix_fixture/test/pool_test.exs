@@ -1,0 +1,137 @@
+defmodule AxonPort.PoolTest do
+  use ExUnit.Case, async: false
+
+  import AxonPort.TestHelpers
+
+  alias AxonPort.{Pool, Worker}
+
+  test "least-loaded routing avoids a busy worker" do
+    pool = :"pool_ll_#{System.unique_integer([:positive])}"
+    start_supervised!({Pool, name: pool, size: 2, worker: worker_opts(), strategy: :least_loaded})
+    eventually(fn -> length(Pool.members(pool)) == 2 end, 10_000, "two pool members")
+    [busy, idle] = Pool.members(pool)
+
+    for _ <- 1..3 do
+      spawn(fn -> AxonPort.call(busy, "async_sleep_ms", [5_000], %{}, timeout: 10_000) end)
+    end
+
+    eventually(fn -> Worker.load(busy) == 3 end, 5_000, "the busy worker to be busy")
+    for _ <- 1..20, do: assert(Pool.pick(pool) == idle)
+    assert {:ok, 3} = AxonPort.call({:pool, pool}, "add", [1, 2])
+  end
+
+  test "round-robin routing spreads requests and a dead worker is replaced" do
+    pool = :"pool_rr_#{System.unique_integer([:positive])}"
+    start_supervised!({Pool, name: pool, size: 2, worker: worker_opts(), strategy: :round_robin})
+    eventually(fn -> length(Pool.members(pool)) == 2 end, 10_000, "two pool members")
+
+    pids = for _ <- 1..10, into: MapSet.new(), do: elem(AxonPort.call({:pool, pool}, "getpid"), 1)
+    assert MapSet.size(pids) == 2
+
+    # A worker crash: the pool's supervisor restarts it, and it rejoins the group.
+    [victim | _] = Pool.members(pool)
+    os_pid = Worker.os_pid(victim)
+    :ok = AxonPort.OS.kill(os_pid)
+    assert_os_pid_exited(os_pid)
+
+    eventually(
+      fn -> length(Pool.members(pool)) == 2 and victim not in Pool.members(pool) end,
+      15_000,
+      "the worker to be replaced"
+    )
+
+    assert {:ok, 2} = AxonPort.call({:pool, pool}, "add", [1, 1])
+  end
+
+  describe "across nodes" do
+    setup do
+      node = start_peer()
+      %{peer_node: node}
+    end
+
+    @tag :agents
+    test "a pool spans two BEAM nodes and runs reach workers on both", %{peer_node: peer_node} do
+      pool = :"pool_dist_#{System.unique_integer([:positive])}"
+      opts = [name: pool, size: 1, worker: worker_opts(), strategy: :round_robin]
+
+      start_supervised!({Pool, opts})
+
+      {:ok, _} =
+        :rpc.call(peer_node, Supervisor, :start_child, [AxonPort.Supervisor, {Pool, opts}])
+
+      eventually(fn -> length(Pool.members(pool)) == 2 end, 20_000, "members on both nodes")
+      nodes = pool |> Pool.members() |> Enum.map(&node/1) |> Enum.sort()
+      assert nodes == Enum.sort([node(), peer_node])
+
+      # Runs through the pool reach workers on both nodes.
+      served =
+        for i <- 1..6 do
+          {:ok, {worker, ref}} = AxonPort.stream({:pool, pool}, %{model: "test"}, "hello #{i}")
+
+          assert_receive {:axon_port, ^ref, {:result, %{output: _}}}, 30_000
+          node(worker)
+        end
+
+      assert served |> Enum.uniq() |> Enum.sort() == nodes
+
+      for i <- 1..6 do
+        assert {:ok, %{output: _}} = AxonPort.run({:pool, pool}, %{model: "test"}, "run #{i}")
+      end
+
+      # Calls land on two distinct OS processes, one per node.
+      os_pids =
+        for _ <- 1..6, into: MapSet.new(), do: elem(AxonPort.call({:pool, pool}, "getpid"), 1)
+
+      assert MapSet.size(os_pids) == 2
+
+      # Stopping the peer node leaves no worker process behind.
+      [remote] = Pool.members(pool) |> Enum.filter(&(node(&1) == peer_node))
+      remote_os_pid = Worker.os_pid(remote)
+      :peer.stop(Process.get(:peer))
+      assert_os_pid_exited(remote_os_pid, 5_000)
+      eventually(fn -> length(Pool.members(pool)) == 1 end, 5_000, "the remote member to leave")
+      assert {:ok, 4} = AxonPort.call({:pool, pool}, "add", [2, 2])
+    end
+  end
+
+  # Makes this node distributed (epmd + Node.start) if `mix test` was run
+  # without --sname, then starts a peer node with our code paths and app.
+  defp start_peer do
+    unless Node.alive?() do
+      {_, 0} = System.cmd("epmd", ["-daemon"])
+
+      eventually(
+        fn ->
+          match?(
+            {:ok, _},
+            Node.start(:"axon_test_#{System.unique_integer([:positive])}@127.0.0.1")
+          )
+        end,
+        10_000,
+        "distribution to start"
+      )
+    end
+
+    host = node() |> Atom.to_string() |> String.split("@") |> List.last() |> to_charlist()
+    longnames = String.contains?(List.to_string(host), ".")
+
+    {:ok, peer, peer_node} =
+      :peer.start_link(%{
+        name: :"axon_peer_#{System.unique_integer([:positive])}",
+        host: host,
+        longnames: longnames,
+        args: [~c"-setcookie", Atom.to_charlist(Node.get_cookie())]
+      })
+
+    Process.put(:peer, peer)
+    :ok = :rpc.call(peer_node, :code, :add_paths, [:code.get_path()])
+
+    # The .app file carries the launcher default; set it anyway, as an app that
+    # configures it at run time would.
+    :ok = :rpc.call(peer_node, :application, :load, [:axon_port])
+    :ok = :rpc.call(peer_node, :application, :set_env, [:axon_port, :launcher, launcher()])
+
+    {:ok, _} = :rpc.call(peer_node, Application, :ensure_all_started, [:axon_port])
+    peer_node
+  end
+end

@@ -1,4 +1,4 @@
-"""Erlang External Term Format codec, pure Python.
+"""Erlang External Term Format codec: pure Python, with an optional C accelerator.
 
 Theory of operation
 -------------------
@@ -21,385 +21,71 @@ appends byte strings to a list (joined once at the end), dispatching on the
 exact ``type()`` with ``isinstance`` fallbacks for subclasses.  One variant
 writes ``Atom`` as an atom, the other (for the nested values of reply frames)
 as a binary, so clients can use ``binary_to_term(bin, [:safe])``.
+
+Layout
+------
+The decoder lives in ``_etf_decode``, the encoder in ``_etf_encode``; this
+module keeps :class:`EtfCodec` and the limits.  ``_etf_speedups`` (C, built by
+``setup.py`` when a compiler is available) implements the same decoder and
+encoder with the same results and the same exceptions; its decoder returns
+``NotImplemented`` for the rare inputs it leaves to Python (compressed terms,
+FLOAT_EXT, maps with list or map keys), which are then decoded here from the
+start.  ``EtfCodec`` uses the accelerator when it is importable, unless
+``AXON_PORT_PURE_PYTHON=1`` is set (then it is not even imported) or the codec
+is built with ``speedups=False``.
 """
 
 from __future__ import annotations
 
-import math
+import importlib
+import os
 import struct
-import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from axon_port._types import Atom, FrozenList, FrozenMap
-from axon_port.errors import DecodeError, EncodeError
+from axon_port.codecs._etf_decode import decode as _py_decode
+from axon_port.codecs._etf_encode import atom_bytes, int_bytes, str_bytes
+from axon_port.codecs._etf_encode import encode as _py_encode
+from axon_port.codecs._etf_encode import encode_frame as _py_encode_frame
+from axon_port.errors import EncodeError
 
-__all__ = ["DEFAULT_MAX_DECOMPRESSED", "DEFAULT_MAX_DEPTH", "EtfCodec"]
+__all__ = [
+    "DEFAULT_MAX_DECOMPRESSED",
+    "DEFAULT_MAX_DEPTH",
+    "SPEEDUPS_AVAILABLE",
+    "EtfCodec",
+    "atom_bytes",
+    "int_bytes",
+    "str_bytes",
+]
 
 DEFAULT_MAX_DEPTH = 512
 DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024
 
-_U16 = struct.Struct(">H").unpack_from
-_U32 = struct.Struct(">I").unpack_from
-_I32 = struct.Struct(">i").unpack_from
-_F64 = struct.Struct(">d").unpack_from
-_P_BI = struct.Struct(">BI").pack
-_P_Bi = struct.Struct(">Bi").pack
-_P_Bd = struct.Struct(">Bd").pack
-_P_BH = struct.Struct(">BH").pack
-_P_BIB = struct.Struct(">BIB").pack
-
-_MISS: Any = object()
-_SPECIAL: dict[str, Any] = {"nil": None, "true": True, "false": False}
-_CACHE_MAX = 4096
-_atom_dec_cache: dict[bytes, Any] = {}
-_atom_enc_cache: dict[str, bytes] = {}
-
-_TAG_NAMES = {
-    88: "NEW_PID_EXT", 103: "PID_EXT", 89: "NEW_PORT_EXT", 102: "PORT_EXT",
-    120: "V4_PORT_EXT", 90: "NEWER_REFERENCE_EXT", 114: "NEW_REFERENCE_EXT",
-    101: "REFERENCE_EXT", 112: "NEW_FUN_EXT", 117: "FUN_EXT", 113: "EXPORT_EXT",
-    82: "ATOM_CACHE_REF", 68: "DIST_HEADER", 80: "COMPRESSED (nested)",
-    121: "LOCAL_EXT",
-}  # fmt: skip
-
-
-class _Truncated(Exception):
-    pass
-
-
-def _atom(data: bytes, pos: int, start: int, end: int, utf8: bool) -> Any:
-    """Decode the atom whose name is ``data[start:end]`` (tag at ``pos``), via the cache."""
-    if end > len(data):
-        raise _Truncated
-    raw = data[start:end]
-    try:
-        name = raw.decode("utf-8" if utf8 else "latin-1")
-    except UnicodeDecodeError:
-        raise DecodeError(f"atom name is not valid UTF-8: {raw[:40]!r}") from None
-    value = _SPECIAL.get(name, _MISS)
-    if value is _MISS:
-        value = Atom(name)
-    if len(_atom_dec_cache) < _CACHE_MAX:
-        _atom_dec_cache[data[pos:end]] = value
-    return value
-
-
-def _freeze(k: Any) -> Any:
-    """The hashable form of a decoded map key (lists and maps nested anywhere inside)."""
-    if type(k) is list:
-        return FrozenList(_freeze(x) for x in k)
-    if type(k) is dict:
-        return FrozenMap({_freeze(a): _freeze(b) for a, b in k.items()})
-    if type(k) is tuple:
-        return tuple(_freeze(x) for x in k)
-    return k
-
-
-def _dec(data: bytes, pos: int, max_depth: int) -> tuple[Any, int]:
-    """Decode the term at ``data[pos]``; return it and the position after it.
-
-    Iterative: ``items`` collects the elements of the innermost open container
-    (a map collects keys and values alternately), ``remaining`` counts what it
-    still expects and ``stack`` holds the enclosing containers.  The outermost
-    pseudo-container (``kind`` 0) expects exactly one term.
-    """
-    ndata = len(data)
-    acache = _atom_dec_cache
-    stack: list[tuple[list[Any], int, int]] = []
-    items: list[Any] = []
-    append = items.append
-    remaining = 1
-    kind = 0
-    v: Any
-    while True:
-        tag = data[pos]
-        if tag == 109:  # BINARY_EXT
-            end = pos + 5 + _U32(data, pos + 1)[0]
-            if end > ndata:
-                raise _Truncated
-            v = data[pos + 5 : end]
-            try:
-                v = v.decode()
-            except UnicodeDecodeError:
-                v = data[pos + 5 : end]
-            pos = end
-        elif tag == 97:  # SMALL_INTEGER_EXT
-            v = data[pos + 1]
-            pos += 2
-        elif tag == 119 or tag == 100:  # SMALL_ATOM_UTF8_EXT, ATOM_EXT (latin-1)
-            end = pos + 2 + data[pos + 1] if tag == 119 else pos + 3 + _U16(data, pos + 1)[0]
-            v = acache.get(data[pos:end], _MISS)
-            if v is _MISS:
-                v = _atom(data, pos, pos + 2 if tag == 119 else pos + 3, end, tag == 119)
-            pos = end
-        elif tag == 116 or tag == 108 or tag == 104 or tag == 105:  # containers
-            if tag == 104:
-                n = data[pos + 1]
-                pos += 2
-            else:
-                n = _U32(data, pos + 1)[0]
-                pos += 5
-            if n:
-                if len(stack) >= max_depth:
-                    raise DecodeError("term nesting is too deep")
-                if n > ndata - pos:
-                    raise DecodeError(f"declared length {n} exceeds the {ndata - pos} bytes left")
-                stack.append((items, remaining, kind))
-                items = []
-                append = items.append
-                remaining = n + n if tag == 116 else n
-                kind = tag
-                continue
-            if tag == 108:  # LIST_EXT with no elements: the tail must still be []
-                if data[pos] != 106:
-                    raise DecodeError("improper list (tail is not []) cannot be decoded")
-                pos += 1
-            v = {} if tag == 116 else [] if tag == 108 else ()
-        elif tag == 106:  # NIL_EXT
-            v = []
-            pos += 1
-        else:
-            v, pos = _dec_rare(data, pos, tag)
-        append(v)
-        remaining -= 1
-        while not remaining:  # close finished containers
-            if kind == 116:
-                it = iter(items)
-                try:
-                    v = dict(zip(it, it, strict=False))
-                except TypeError:  # a list or a map used as a key
-                    v = {_freeze(k): x for k, x in zip(items[::2], items[1::2], strict=True)}
-                if len(v) + len(v) != len(items):
-                    raise DecodeError('map keys collide in Python (e.g. :a and "a", or 1 and 1.0)')
-            elif kind == 108:
-                if data[pos] != 106:
-                    raise DecodeError("improper list (tail is not []) cannot be decoded")
-                pos += 1
-                v = items
-            elif kind:
-                v = tuple(items)
-            else:
-                return items[0], pos
-            items, remaining, kind = stack.pop()
-            append = items.append
-            append(v)
-            remaining -= 1
-
-
-def _dec_rare(data: bytes, pos: int, tag: int) -> tuple[Any, int]:
-    """Decode the leaf terms that ``_dec`` does not handle inline."""
-    if tag == 107:  # STRING_EXT: a list of bytes
-        end = pos + 3 + _U16(data, pos + 1)[0]
-        if end > len(data):
-            raise _Truncated
-        return list(data[pos + 3 : end]), end
-    if tag == 98:  # INTEGER_EXT
-        return _I32(data, pos + 1)[0], pos + 5
-    if tag == 70:  # NEW_FLOAT_EXT
-        f = _F64(data, pos + 1)[0]
-        if f - f != 0.0:
-            raise DecodeError("non-finite float")
-        return f, pos + 9
-    if tag == 110 or tag == 111:  # SMALL_BIG_EXT, LARGE_BIG_EXT
-        if tag == 110:
-            n = data[pos + 1]
-            pos += 2
-        else:
-            n = _U32(data, pos + 1)[0]
-            pos += 5
-        end = pos + 1 + n
-        if end > len(data):
-            raise DecodeError(f"big integer declares {n} bytes, only {len(data) - pos} left")
-        i = int.from_bytes(data[pos + 1 : end], "little")
-        return (-i if data[pos] else i), end
-    if tag == 118 or tag == 115:  # ATOM_UTF8_EXT, SMALL_ATOM_EXT (latin-1)
-        start = pos + 3 if tag == 118 else pos + 2
-        end = start + (_U16(data, pos + 1)[0] if tag == 118 else data[pos + 1])
-        v = _atom_dec_cache.get(data[pos:end], _MISS)
-        if v is _MISS:
-            v = _atom(data, pos, start, end, tag == 118)
-        return v, end
-    if tag == 77:  # BIT_BINARY_EXT
-        n = _U32(data, pos + 1)[0]
-        if data[pos + 5] != 8:
-            raise DecodeError("bitstrings (binaries whose size is not whole bytes) are unsupported")
-        end = pos + 6 + n
-        if end > len(data):
-            raise _Truncated
-        return data[pos + 6 : end], end
-    if tag == 99:  # FLOAT_EXT: 31 bytes of "%.20e" text
-        end = pos + 32
-        if end > len(data):
-            raise _Truncated
-        try:
-            f = float(data[pos + 1 : end].rstrip(b"\0").decode("ascii"))
-        except (ValueError, UnicodeDecodeError):
-            raise DecodeError("malformed FLOAT_EXT") from None
-        if not math.isfinite(f):
-            raise DecodeError("non-finite float")
-        return f, end
-    raise DecodeError(f"unsupported term type {tag} ({_TAG_NAMES.get(tag, 'unknown tag')})")
-
-
-def _inflate(data: bytes, limit: int) -> bytes:
-    """Inflate a COMPRESSED term body (``data`` starts at the size field)."""
-    size = _U32(data, 0)[0]
-    if size > limit:
-        raise DecodeError(f"compressed term declares {size} bytes, above the {limit}-byte limit")
-    z = zlib.decompressobj()
-    try:
-        out = z.decompress(data[4:], max(size, 1))
-        if not z.eof and len(out) == size and z.unconsumed_tail:
-            out += z.decompress(z.unconsumed_tail, 1)
-    except zlib.error as e:
-        raise DecodeError(f"corrupt compressed term: {e}") from None
-    if len(out) != size:
-        raise DecodeError(f"compressed term does not inflate to its declared {size} bytes")
-    if not z.eof:
-        raise DecodeError("compressed term is truncated")
-    if z.unused_data:
-        raise DecodeError("trailing bytes after the compressed term")
-    return out
-
-
-def _make_encoder(atoms: bool) -> Callable[[Any, Callable[[bytes], None], int], None]:
-    """Build the recursive encoder; ``atoms=False`` writes ``Atom``s as binaries."""
-
-    def atom_or_bin(x: str) -> bytes:
-        return atom_bytes(x) if atoms else str_bytes(x)
-
-    def enc(x: Any, out: Callable[[bytes], None], depth: int) -> None:
-        t = type(x)
-        if t is str:
-            b = x.encode()
-            out(_P_BI(109, len(b)))
-            out(b)
-        elif t is int:
-            out(_SMALL_INTS[x] if 0 <= x < 256 else int_bytes(x))
-        elif t is dict or t is list or t is tuple:
-            if not depth and x:  # empty containers do not count, as in decoding
-                raise EncodeError("value nesting is too deep (or cyclic)")
-            depth -= 1
-            if t is dict:
-                out(_P_BI(116, len(x)))
-                for k, v in x.items():
-                    tk = type(k)
-                    if tk is Atom:
-                        out(atom_or_bin(k))
-                    elif tk is str:
-                        b = k.encode()
-                        out(_P_BI(109, len(b)))
-                        out(b)
-                    else:
-                        enc(k, out, depth)
-                    tv = type(v)
-                    if tv is str:
-                        b = v.encode()
-                        out(_P_BI(109, len(b)))
-                        out(b)
-                    elif tv is int and 0 <= v < 256:
-                        out(_SMALL_INTS[v])
-                    else:
-                        enc(v, out, depth)
-                return
-            n = len(x)
-            if t is list:
-                if not n:
-                    out(b"j")
-                    return
-                out(_P_BI(108, n))
-            else:
-                out(bytes((104, n)) if n < 256 else _P_BI(105, n))
-            for v in x:
-                tv = type(v)
-                if tv is int and 0 <= v < 256:
-                    out(_SMALL_INTS[v])
-                elif tv is str:
-                    b = v.encode()
-                    out(_P_BI(109, len(b)))
-                    out(b)
-                else:
-                    enc(v, out, depth)
-            if t is list:
-                out(b"j")
-        elif t is Atom:
-            out(atom_or_bin(x))
-        elif x is None:
-            out(b"w\x03nil")
-        elif t is bool:
-            out(b"w\x04true" if x else b"w\x05false")
-        elif t is float:
-            if x - x != 0.0:
-                raise EncodeError(f"cannot encode non-finite float {x!r}")
-            out(_P_Bd(70, x))
-        elif t is bytes or t is bytearray:
-            out(_P_BI(109, len(x)))
-            out(bytes(x))
-        elif isinstance(x, FrozenList):
-            enc(list(x), out, depth)
-        elif isinstance(x, Mapping):
-            enc(dict(x.items()), out, depth)
-        elif isinstance(x, Atom):
-            out(atom_or_bin(x))
-        elif isinstance(x, str):  # str subclasses (e.g. StrEnum): their value
-            b = x.encode()
-            out(_P_BI(109, len(b)))
-            out(b)
-        elif isinstance(x, int):  # IntEnum & co: the plain value
-            enc(int(x), out, depth)
-        elif isinstance(x, float):
-            enc(float(x), out, depth)
-        elif isinstance(x, tuple):
-            enc(tuple(x), out, depth)
-        elif isinstance(x, list):
-            enc(list(x), out, depth)
-        else:
-            raise EncodeError(f"cannot encode a value of type {t.__qualname__}")
-
-    return enc
-
-
-def str_bytes(x: str) -> bytes:
-    """A ``str`` as BINARY_EXT bytes."""
-    b = x.encode()
-    return _P_BI(109, len(b)) + b
-
-
-def atom_bytes(x: str) -> bytes:
-    """A ``str`` as SMALL_ATOM_UTF8_EXT / ATOM_UTF8_EXT bytes (cached)."""
-    b = _atom_enc_cache.get(x)
-    if b is None:
-        if len(x) > 255:
-            raise EncodeError(f"atom longer than 255 characters: {x[:40]!r}...")
-        name = x.encode()
-        b = bytes((119, len(name))) + name if len(name) < 256 else _P_BH(118, len(name)) + name
-        if len(_atom_enc_cache) < _CACHE_MAX:
-            _atom_enc_cache[str(x)] = b
-    return b
-
-
-def int_bytes(x: int) -> bytes:
-    """An ``int`` as INTEGER_EXT, SMALL_BIG_EXT or LARGE_BIG_EXT bytes."""
-    if -0x80000000 <= x <= 0x7FFFFFFF:
-        return _P_Bi(98, x)
-    sign = x < 0
-    a = -x if sign else x
-    n = (a.bit_length() + 7) // 8
-    digits = a.to_bytes(n, "little")
-    if n < 256:
-        return bytes((110, n, sign)) + digits
-    return _P_BIB(111, n, sign) + digits
-
-
-_SMALL_INTS = [bytes((97, i)) for i in range(256)]
-_enc_atoms = _make_encoder(True)
-_enc_binaries = _make_encoder(False)
 _ENCODE_ERRORS = (RecursionError, UnicodeEncodeError, OverflowError, struct.error)
 
 
+def _load_speedups() -> Any:
+    """The C accelerator module, or ``None`` (not built, or ``AXON_PORT_PURE_PYTHON=1``)."""
+    if os.environ.get("AXON_PORT_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        return importlib.import_module("axon_port.codecs._etf_speedups")
+    except ImportError:
+        return None
+
+
+_speedups = _load_speedups()
+SPEEDUPS_AVAILABLE: bool = _speedups is not None
+
+
 class EtfCodec:
-    """Erlang External Term Format (``term_to_binary``/``binary_to_term``) codec."""
+    """Erlang External Term Format (``term_to_binary``/``binary_to_term``) codec.
+
+    ``speedups``: ``None`` (default) uses the C accelerator when it is available,
+    ``False`` forces pure Python, ``True`` requires the accelerator (``RuntimeError``
+    if it is not available).  Both give the same results and raise the same errors.
+    """
 
     name = "etf"
 
@@ -407,52 +93,42 @@ class EtfCodec:
         self,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        *,
+        speedups: bool | None = None,
     ) -> None:
         self.max_decompressed = max_decompressed
         self.max_depth = max_depth
+        if speedups and not SPEEDUPS_AVAILABLE:
+            raise RuntimeError("the ETF C accelerator (_etf_speedups) is not available")
+        use_c = SPEEDUPS_AVAILABLE if speedups is None else speedups
+        self._c: Any = _speedups if use_c and type(max_depth) is int else None
+        self.speedups = self._c is not None
 
     def decode(self, payload: bytes) -> Any:
         """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only."""
-        data = payload if type(payload) is bytes else bytes(payload)
-        try:
-            if data[0] != 131:
-                raise DecodeError(f"not an External Term Format payload (version byte {data[0]})")
-            if data[1] == 80:
-                data = _inflate(data[2:], self.max_decompressed)
-                value, pos = _dec(data, 0, self.max_depth)
-            else:
-                value, pos = _dec(data, 1, self.max_depth)
-        except (IndexError, struct.error, _Truncated):
-            raise DecodeError("truncated term") from None
-        except RecursionError:
-            raise DecodeError("term nesting is too deep") from None
-        if pos != len(data):
-            raise DecodeError(f"{len(data) - pos} trailing bytes after the term")
-        return value
+        c = self._c
+        if c is not None:
+            value = c.decode(payload, self.max_depth)
+            if value is not NotImplemented:
+                return value
+        return _py_decode(payload, self.max_depth, self.max_decompressed)
 
     def encode(self, term: Any) -> bytes:
         """Encode ``term`` (``Atom`` as atoms). Raises ``EncodeError`` only."""
-        parts: list[bytes] = [b"\x83"]
+        c = self._c
+        if c is None:
+            return _py_encode(term, self.max_depth)
         try:
-            _enc_atoms(term, parts.append, self.max_depth)
+            return c.encode(term, self.max_depth)  # type: ignore[no-any-return]
         except _ENCODE_ERRORS as e:
             raise EncodeError(f"cannot encode value: {e}") from None
-        return b"".join(parts)
 
     def encode_frame(self, frame: Mapping[str, Any]) -> bytes:
         """Encode a reply frame: top-level keys and ``type`` as atoms, nested atoms as binaries."""
-        parts: list[bytes] = [b"\x83", _P_BI(116, len(frame))]
-        out = parts.append
+        c = self._c
+        if c is None:
+            return _py_encode_frame(frame, self.max_depth)
         try:
-            for k, v in frame.items():
-                if isinstance(k, str):
-                    out(atom_bytes(k))
-                else:
-                    _enc_binaries(k, out, self.max_depth)
-                if k == "type" and isinstance(v, str):
-                    out(atom_bytes(v))
-                else:
-                    _enc_binaries(v, out, self.max_depth)
+            return c.encode_frame(frame, self.max_depth)  # type: ignore[no-any-return]
         except _ENCODE_ERRORS as e:
             raise EncodeError(f"cannot encode frame: {e}") from None
-        return b"".join(parts)

@@ -12,6 +12,12 @@ defmodule AxonPort.TestHelpers do
   @doc "The launcher (`priv/axon_port` at the repository root)."
   def launcher, do: Application.fetch_env!(:axon_port, :launcher)
 
+  @doc "The Python interpreter the launcher would use."
+  def python do
+    System.get_env("AXON_PORT_PYTHON") ||
+      Path.expand("../.venv/bin/python", Path.dirname(launcher()))
+  end
+
   @doc "Environment for a worker that can import the fixture modules."
   def fixture_env do
     pythonpath =

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -74,8 +75,12 @@ async def service(w: InProcessWorker) -> AgentService:
     return svc
 
 
-async def define(w: InProcessWorker, name: str, spec: dict[str, Any], req_id: int = 900) -> None:
-    """Define an agent, asserting success."""
+_define_ids = itertools.count(10_000_000)
+
+
+async def define(w: InProcessWorker, name: str, spec: dict[str, Any]) -> None:
+    """Define an agent, asserting success (with an id no test uses for its runs)."""
+    req_id = next(_define_ids)
     reply = await w.request({"op": "define_agent", "id": req_id, "name": name, "spec": spec})
     assert reply["type"] == "result", reply
     assert reply["output"] == name

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from pydantic_ai import AgentRunResultEvent, capture_run_messages
+from pydantic_ai import AgentRunResultEvent, CancellationToken, capture_run_messages
 from pydantic_ai.agent import Agent, AgentRunResult
 from pydantic_ai.exceptions import RunCancelled
 from pydantic_ai.messages import ModelMessage
@@ -27,7 +27,7 @@ from pydantic_ai.usage import UsageLimits
 from axon_port.agents._complete import complete_request
 from axon_port.agents._errors import to_axon_error
 from axon_port.agents._messages import dump_messages, jsonable, load_history, plain
-from axon_port.agents._remote import CURRENT_RUN, RunState, RunTable
+from axon_port.agents._remote import CURRENT_RUN, RunStarted, RunState, RunTable
 from axon_port.agents._spec import (
     BuiltAgent,
     build_python_agent,
@@ -73,6 +73,8 @@ class AgentService:
         self.registry = registry
         #: Minimum seconds between two ``output_partial`` chunks of one part.
         self.partial_interval = partial_interval
+        #: Seconds a cancelled run gets to stop cleanly before it is cancelled natively.
+        self.cancel_grace = 1.0
         self.runs = RunTable()
         # name -> (the registry value it was built from, built agent)
         self._named: dict[str, tuple[Any, BuiltAgent]] = {}
@@ -141,36 +143,39 @@ class AgentService:
         built = self._agent_for(params)
         prompt = _prompt(params.get("prompt"))
         history = load_history(params.get("history"))
+        stop = CancellationToken()
         kwargs: dict[str, Any] = {
             "message_history": history or None,
             "deps": plain(params.get("deps")),
             "model_settings": _optional_map(params, "model_settings"),
             "usage_limits": _usage_limits(params.get("usage_limits")),
+            "cancellation_token": stop,
+            "capabilities": _CAPABILITIES,
         }
+        stream = params.get("stream") is True
         state = RunState(ctx.id, ctx.send)
         self.runs.open(state)
         token = CURRENT_RUN.set(state)
         known = {id(m) for m in history}
         try:
             with capture_run_messages() as captured:
-                if params.get("stream") is True:
-                    result = await self._stream(ctx, built, prompt, kwargs)
-                else:
-                    result = await built.agent.run(prompt, **kwargs)
-        except asyncio.CancelledError as exc:
-            cancelled = RunCancelled.from_cancellation(exc)
-            partial = cancelled.new_messages() if cancelled is not None else []
-            raise cancelled_error(ctx.cancel_reason, partial) from None
-        except Exception as exc:
-            partial = [m for m in captured if id(m) not in known]
-            err = to_axon_error(
-                exc,
-                validation_errors=state.validation_errors,
-                extra={"messages": dump_messages(partial)},
-            )
-            if err is None:
-                raise
-            raise err from exc
+                try:
+                    result = await self._supervise(ctx, built, prompt, kwargs, stream, stop, state)
+                except _Interrupted as stopped:
+                    partial = stopped.messages
+                    if partial is None:
+                        partial = [m for m in captured if id(m) not in known]
+                    raise cancelled_error(ctx.cancel_reason, partial) from None
+                except Exception as exc:
+                    partial = [m for m in captured if id(m) not in known]
+                    err = to_axon_error(
+                        exc,
+                        validation_errors=state.validation_errors,
+                        extra={"messages": dump_messages(partial)},
+                    )
+                    if err is None:
+                        raise
+                    raise err from exc
         finally:
             CURRENT_RUN.reset(token)
             self.runs.close(state)
@@ -180,6 +185,66 @@ class AgentService:
             "messages": dump_messages(result.new_messages()),
             "elapsed_ms": round((time.monotonic() - started) * 1000, 3),
         }
+
+    async def _supervise(
+        self,
+        ctx: RequestLike,
+        built: BuiltAgent,
+        prompt: Any,
+        kwargs: dict[str, Any],
+        stream: bool,
+        stop: CancellationToken,
+        state: RunState,
+    ) -> AgentRunResult[Any]:
+        """Run in a child task; turn a cancel of this task into pydantic-ai's own cancellation.
+
+        pydantic-ai stops a run cleanly (keeping its messages, closing streams and tool
+        calls) through its ``CancellationToken``; a native ``Task.cancel`` landing in
+        the middle of its start-up can leave internal tasks behind. So the dispatcher's
+        cancel fires the token, and the run gets ``cancel_grace`` seconds to unwind
+        before it is cancelled natively. A run that finished meanwhile keeps its result.
+        The token is fired only once the run's first node runs (``RunStarted``), as a
+        cancel during pydantic-ai's start-up can leak its tasks; a run whose task has
+        not started at all is simply cancelled.
+        """
+        entered = False
+
+        async def execute() -> AgentRunResult[Any]:
+            nonlocal entered
+            entered = True
+            if stream:
+                return await self._stream(ctx, built, prompt, kwargs)
+            return await built.agent.run(prompt, **kwargs)
+
+        child = asyncio.ensure_future(execute())
+        try:
+            return await asyncio.shield(child)
+        except asyncio.CancelledError:
+            if not entered:
+                child.cancel()  # never ran: nothing to unwind
+            if not child.done():
+                started = asyncio.ensure_future(state.started.wait())
+                await asyncio.wait(
+                    {child, started}, timeout=self.cancel_grace, return_when=asyncio.FIRST_COMPLETED
+                )
+                started.cancel()
+                stop.cancel()
+                await asyncio.wait({child}, timeout=self.cancel_grace)
+            if not child.done():
+                child.cancel()
+                await asyncio.wait({child}, timeout=self.cancel_grace)
+            if not child.done():
+                child.add_done_callback(_retrieve)
+                raise _Interrupted(None) from None
+            if child.cancelled():
+                raise _Interrupted(None) from None
+            exc = child.exception()
+            if exc is None:
+                return child.result()
+            cancelled = RunCancelled.from_cancellation(exc)
+            if cancelled is not None:
+                raise _Interrupted(cancelled.new_messages()) from None
+            raise exc from None
 
     async def _stream(
         self, ctx: RequestLike, built: BuiltAgent, prompt: Any, kwargs: dict[str, Any]
@@ -231,6 +296,22 @@ class AgentService:
                 agents.append({"name": name, "error": exc.message})
         tools = [python_tool_schema(e) for _, e in sorted(self.registry.tools.items())]
         return {"agents": agents, "tools": tools}
+
+
+_CAPABILITIES = [RunStarted()]
+
+
+class _Interrupted(Exception):
+    """The run was stopped by ``cancel``/``timeout_ms``; ``messages`` is what it completed."""
+
+    def __init__(self, messages: list[ModelMessage] | None) -> None:
+        super().__init__("interrupted")
+        self.messages = messages
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _prompt(value: Any) -> Any:

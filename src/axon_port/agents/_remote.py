@@ -29,12 +29,13 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 from pydantic_ai import ModelRetry, RunContext, Tool
+from pydantic_ai.capabilities import AbstractCapability
 
 from axon_port.agents._errors import RemoteToolError
 from axon_port.agents._messages import plain
 from axon_port.agents._schema import errors_text, schema_errors
 
-__all__ = ["CURRENT_RUN", "RemoteToolDef", "RunState", "RunTable", "remote_tool"]
+__all__ = ["CURRENT_RUN", "RemoteToolDef", "RunStarted", "RunState", "RunTable", "remote_tool"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class RunState:
     #: The last JSON Schema errors of the output (``validation_error`` details).
     validation_errors: list[dict[str, Any]] | None = None
     closed: bool = False
+    #: Set when pydantic-ai runs the first node: from then on it can be cancelled safely.
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def call_remote(self, tool: str, call_id: str, args: dict[str, Any]) -> Any:
         """Send a ``tool_call`` and wait for its ``tool_result``; interpret the answer."""
@@ -85,6 +88,21 @@ class RunState:
 CURRENT_RUN: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
     "axon_port_agent_run", default=None
 )
+
+
+class RunStarted(AbstractCapability[Any]):
+    """Marks the current run as started when its first graph node runs.
+
+    pydantic-ai 2.68 can leave an internal task behind when a run is cancelled
+    while it is still setting up its lifecycle hooks; the service waits for this
+    signal before cancelling a run that has begun its start-up.
+    """
+
+    async def before_node_run(self, ctx: RunContext[Any], *, node: Any) -> Any:
+        state = CURRENT_RUN.get()
+        if state is not None:
+            state.started.set()
+        return node
 
 
 class RunTable:

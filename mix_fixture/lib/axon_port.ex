@@ -224,6 +224,15 @@ defmodule AxonPort do
     simple(target, %{op: :describe}, :describe, Keyword.put_new(opts, :timeout, 10_000))
   end
 
+  @doc """
+  The worker's counters (`inflight`, `served`, `served_total`, `errors`,
+  `uptime_ms`, `rss_bytes`, ...; binary keys — see `docs/protocol.md`).
+  """
+  @spec stats(target(), keyword()) :: {:ok, map()} | {:error, reason()}
+  def stats(target, opts \\ []) do
+    simple(target, %{op: :stats}, :stats, Keyword.put_new(opts, :timeout, 5_000))
+  end
+
   defp simple(target, payload, op, opts) do
     timeout = Keyword.fetch!(opts, :timeout)
 

@@ -19,6 +19,12 @@ defmodule AxonPort.WorkerTest do
       assert inspect(description) =~ "sleep_ms"
     end
 
+    test "stats counts what the worker served", %{w: w} do
+      assert {:ok, 3} = AxonPort.call(w, "add", [1, 2])
+      assert {:ok, %{"served_total" => n, "inflight" => _}} = AxonPort.stats(w)
+      assert n >= 1
+    end
+
     test "terms round-trip through the codec", %{w: w} do
       value = %{
         "list" => [1, 2.5, "three", nil, true, false],

@@ -95,6 +95,16 @@ defmodule AxonPort.Telemetry do
     :ok
   end
 
+  @doc """
+  Re-checks whether the `:telemetry` library is loaded (the answer is cached
+  after the first event; call this if you load it later at run time).
+  """
+  @spec refresh() :: boolean()
+  def refresh do
+    :persistent_term.erase({__MODULE__, :telemetry?})
+    telemetry_loaded?()
+  end
+
   defp telemetry_loaded? do
     case :persistent_term.get({__MODULE__, :telemetry?}, nil) do
       nil ->

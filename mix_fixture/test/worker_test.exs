@@ -182,6 +182,13 @@ defmodule AxonPort.WorkerTest do
       assert status == 127
     end
 
+    test "a missing launcher makes start_link fail with the reason" do
+      Process.flag(:trap_exit, true)
+
+      assert {:error, {:launcher_failed, "/nonexistent/axon_port", :enoent}} =
+               Worker.start_link(worker_opts(launcher: "/nonexistent/axon_port"))
+    end
+
     test "a module that fails to import makes start_link fail" do
       Process.flag(:trap_exit, true)
 

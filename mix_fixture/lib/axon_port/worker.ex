@@ -94,6 +94,8 @@ defmodule AxonPort.Worker do
 
   Options:
 
+    * `:id` — the child spec id (default `AxonPort.Worker`; give each worker of
+      one supervisor its own).
     * `:name` — register the GenServer (use one under a supervisor, so callers
       reach the restarted worker).
     * `:launcher` — the executable to spawn; defaults to
@@ -223,7 +225,20 @@ defmodule AxonPort.Worker do
         if(Keyword.get(opts, :mode, :fds) == :fds, do: [:nouse_stdio], else: []) ++
         env_opt(Keyword.get(opts, :env, []))
 
-    port = Port.open({:spawn_executable, launcher}, port_opts)
+    case open_port(launcher, port_opts) do
+      {:ok, port} -> handshake(port, opts)
+      {:error, reason} -> {:stop, {:launcher_failed, launcher, reason}}
+    end
+  end
+
+  defp open_port(launcher, port_opts) do
+    {:ok, Port.open({:spawn_executable, launcher}, port_opts)}
+  rescue
+    e in ErlangError -> {:error, e.original}
+    e in ArgumentError -> {:error, Exception.message(e)}
+  end
+
+  defp handshake(port, opts) do
     {:os_pid, os_pid} = Port.info(port, :os_pid)
 
     state = %{

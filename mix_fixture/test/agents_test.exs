@@ -37,6 +37,33 @@ defmodule AxonPort.AgentsTest do
       assert [_ | _] = messages
     end
 
+    test "an agent with default deps can be redefined; run deps override defaults", %{w: w} do
+      me = self()
+
+      tool = %{
+        name: "whoami",
+        handler:
+          {:elixir,
+           fn _args, ctx ->
+             send(me, {:deps, ctx.deps})
+             "ok"
+           end}
+      }
+
+      spec = fn model ->
+        [model: model, tools: [tool], deps: %{"customer_id" => 1, "tier" => "gold"}]
+      end
+
+      calls = %{"tool_calls" => [%{"tool" => "whoami", "args" => %{}}]}
+      assert {:ok, "d"} = AxonPort.define_agent(w, "d", spec.(script([calls, "first"])))
+      assert {:ok, "d"} = AxonPort.define_agent(w, "d", spec.(script([calls, "second"])))
+
+      assert {:ok, %{output: "second"}} =
+               AxonPort.run(w, "d", "x", deps: %{"customer_id" => 2}, retry: false)
+
+      assert_received {:deps, %{"customer_id" => 2, "tier" => "gold"}}
+    end
+
     test "an inline spec runs without define_agent", %{w: w} do
       assert {:ok, %{output: output}} = AxonPort.run(w, %{model: script(["inline hello"])}, "hi")
 

@@ -512,7 +512,7 @@ defmodule AxonPort.Worker do
       true ->
         op = Keyword.fetch!(meta, :op)
         agent = meta[:agent]
-        local = Map.get(state.agents, agent, %{})
+        local = if op == :run, do: Map.get(state.agents, agent, %{}), else: %{}
         {frame, deps} = with_default_deps(frame, meta[:deps], local[:deps])
 
         req = %Request{

@@ -119,7 +119,12 @@ class Target:
 
 def targets() -> list[Target]:
     def worker(codec: str) -> Callable[[], L.Proc]:
-        return lambda: L.spawn_worker(codec, "--module", FIXTURE)[0]
+        def make() -> L.Proc:
+            p = L.spawn_worker(codec, "--module", FIXTURE)[0]
+            wait_stable_rss(p.pid)  # steady state: the background import has finished
+            return p
+
+        return make
 
     return [
         Target("raw echo", "msgpack", lambda: L.Proc(L.echo_argv("raw"))),
@@ -399,7 +404,10 @@ def main() -> int:
     ap.add_argument("--skip", default="", help="comma list: startup,wire,rss,memory,soak")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    print(f"# bench_port: python {sys.version.split()[0]}, {os.cpu_count()} cpus, unpinned")
+    print(
+        f"# bench_port: python {sys.version.split()[0]}, {os.cpu_count()} cpus, unpinned,"
+        f" loadavg {os.getloadavg()[0]:.2f} at start"
+    )
     if "startup" not in skip:
         bench_startup(max(3, args.rounds))
     if "wire" not in skip:

@@ -105,10 +105,15 @@ class OpenAILoopback:
                 if reply.status != 200:
                     self._json(
                         reply.status,
-                        {"error": {"message": reply.message, "type": "scripted",
-                                   "code": f"status_{reply.status}"}},
+                        {
+                            "error": {
+                                "message": reply.message,
+                                "type": "scripted",
+                                "code": f"status_{reply.status}",
+                            }
+                        },
                         {"retry-after-ms": "1"},
-                    )  # fmt: skip
+                    )
                 elif body.get("stream"):
                     self._sse(reply)
                 else:
@@ -142,10 +147,13 @@ class OpenAILoopback:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}
         if reply.tool_calls:
             message["tool_calls"] = [
-                {"id": f"call_{i}", "type": "function",
-                 "function": {"name": name, "arguments": json.dumps(args)}}
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
                 for i, (name, args) in enumerate(reply.tool_calls)
-            ]  # fmt: skip
+            ]
         finish = "tool_calls" if reply.tool_calls else "stop"
         return {
             "id": "chatcmpl-loopback",
@@ -172,8 +180,20 @@ class OpenAILoopback:
             out.append(chunk({"content": word if i == 0 else " " + word}))
         for i, (name, args) in enumerate(reply.tool_calls):
             arguments = json.dumps(args)
-            out.append(chunk({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
-                                              "function": {"name": name, "arguments": ""}}]}))  # fmt: skip
+            out.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": i,
+                                "id": f"call_{i}",
+                                "type": "function",
+                                "function": {"name": name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
             for j in range(0, len(arguments), 8):
                 piece = arguments[j : j + 8]
                 out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))

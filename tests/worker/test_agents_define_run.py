@@ -49,9 +49,13 @@ def test_atoms_from_elixir_work_as_keys_and_values_of_a_spec() -> None:
                 Atom("end_strategy"): Atom("early"),
             }
             reply = await w.request(
-                {Atom("op"): Atom("define_agent"), Atom("id"): 1, Atom("name"): Atom("atoms"),
-                 Atom("spec"): spec}
-            )  # fmt: skip
+                {
+                    Atom("op"): Atom("define_agent"),
+                    Atom("id"): 1,
+                    Atom("name"): Atom("atoms"),
+                    Atom("spec"): spec,
+                }
+            )
             assert reply["output"] == "atoms"
             reply = await w.request({"op": "run", "id": 2, "agent": Atom("atoms"), "prompt": "x"})
             assert reply["output"] == {"risk": 0}
@@ -80,7 +84,9 @@ def test_atoms_from_elixir_work_as_keys_and_values_of_a_spec() -> None:
         ({"model_settings": [1]}, "model_settings"),
     ],
 )
-def test_a_wrong_spec_is_a_bad_request_naming_the_problem(spec: dict[str, Any], needle: str) -> None:
+def test_a_wrong_spec_is_a_bad_request_naming_the_problem(
+    spec: dict[str, Any], needle: str
+) -> None:
     async def main() -> None:
         async with worker() as w:
             reply = await w.request({"op": "define_agent", "id": 1, "name": "bad", "spec": spec})
@@ -157,15 +163,24 @@ def test_a_python_tool_sees_the_run_deps_through_run_context() -> None:
 
     async def main() -> None:
         async with worker(registry=tool_registry(calls)) as w:
-            spec = {"tools": ["customer_balance"], "model": {"provider": "test", "call_tools": "all"}}
+            spec = {
+                "tools": ["customer_balance"],
+                "model": {"provider": "test", "call_tools": "all"},
+            }
             await define(w, "bank", spec)
             reply = await w.request(
-                {"op": "run", "id": 1, "agent": "bank", "prompt": "balance?",
-                 "deps": {"customer_id": 1}}
-            )  # fmt: skip
+                {
+                    "op": "run",
+                    "id": 1,
+                    "agent": "bank",
+                    "prompt": "balance?",
+                    "deps": {"customer_id": 1},
+                }
+            )
             assert calls == ["customer_balance"]
-            returns = [p for m in reply["messages"] for p in m["parts"]
-                       if p["part_kind"] == "tool-return"]  # fmt: skip
+            returns = [
+                p for m in reply["messages"] for p in m["parts"] if p["part_kind"] == "tool-return"
+            ]
             assert returns[0]["content"] == 123.45
             assert '"customer_balance":123.45' in reply["output"]
 
@@ -177,14 +192,20 @@ def test_the_model_cannot_call_a_registered_tool_the_agent_was_not_given() -> No
 
     async def main() -> None:
         async with worker(registry=tool_registry(calls)) as w:
-            script = {"provider": "script", "responses": [
-                {"tool_calls": [{"tool": "secret", "args": {}}]}, "I could not."]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [{"tool_calls": [{"tool": "secret", "args": {}}]}, "I could not."],
+            }
             await define(w, "limited", {"model": script, "tools": ["customer_balance"]})
             reply = await w.request({"op": "run", "id": 1, "agent": "limited", "prompt": "x"})
             assert reply["output"] == "I could not."
             assert calls == []
-            (retry,) = [p for m in reply["messages"] for p in m["parts"]
-                        if p.get("tool_name") == "secret" and p["part_kind"] != "tool-call"]  # fmt: skip
+            (retry,) = [
+                p
+                for m in reply["messages"]
+                for p in m["parts"]
+                if p.get("tool_name") == "secret" and p["part_kind"] != "tool-call"
+            ]
             assert retry["outcome"] == "retried"
             assert "Unknown tool name: 'secret'" in str(retry["content"])
 
@@ -194,11 +215,14 @@ def test_the_model_cannot_call_a_registered_tool_the_agent_was_not_given() -> No
 def test_a_python_tool_that_raises_fails_the_run_with_tool_error() -> None:
     async def main() -> None:
         async with worker() as w:
-            script = {"provider": "script", "responses": [
-                {"tool_calls": [{"tool": "explode", "args": {"reason": "test"}}]}]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [{"tool_calls": [{"tool": "explode", "args": {"reason": "test"}}]}],
+            }
             await define(w, "fragile", {"model": script, "tools": ["explode"]})
-            err = error_of(await w.request({"op": "run", "id": 1, "agent": "fragile",
-                                            "prompt": "x"}))  # fmt: skip
+            err = error_of(
+                await w.request({"op": "run", "id": 1, "agent": "fragile", "prompt": "x"})
+            )
             assert err["kind"] == "tool_error"
             assert err["details"]["tool"] == "explode"
             assert err["details"]["type"] == "ValueError"
@@ -219,8 +243,15 @@ def test_run_model_settings_reach_the_model_merged_over_the_spec() -> None:
         async with worker() as w:
             await define(w, "tuned", {"model_settings": {"temperature": 0.5, "max_tokens": 9}})
             with override_model(await service(w), "tuned", FunctionModel(model)):
-                reply = await w.request({"op": "run", "id": 1, "agent": "tuned", "prompt": "x",
-                                         "model_settings": {"temperature": 0.1}})  # fmt: skip
+                reply = await w.request(
+                    {
+                        "op": "run",
+                        "id": 1,
+                        "agent": "tuned",
+                        "prompt": "x",
+                        "model_settings": {"temperature": 0.1},
+                    }
+                )
             assert reply["output"] == "ok"
             assert seen[0]["temperature"] == 0.1
             assert seen[0]["max_tokens"] == 9
@@ -232,8 +263,14 @@ def test_usage_limits_stop_a_run_with_usage_limit_exceeded() -> None:
     async def main() -> None:
         async with worker() as w:
             await define(w, "bank", {"tools": ["customer_balance"]})
-            limited = {"op": "run", "id": 1, "agent": "bank", "prompt": "x",
-                       "deps": {"customer_id": 2}, "usage_limits": {"request_limit": 1}}  # fmt: skip
+            limited = {
+                "op": "run",
+                "id": 1,
+                "agent": "bank",
+                "prompt": "x",
+                "deps": {"customer_id": 2},
+                "usage_limits": {"request_limit": 1},
+            }
             err = error_of(await w.request(limited))
             assert err["kind"] == "usage_limit_exceeded"
             assert err["retryable"] is False
@@ -266,8 +303,12 @@ def test_an_agent_registered_from_python_runs_by_name() -> None:
 def test_describe_lists_agents_and_python_tools_with_json_schemas() -> None:
     async def main() -> None:
         async with worker() as w:
-            remote = {"name": "lookup", "description": "Ask Elixir.", "remote": True,
-                      "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}  # fmt: skip
+            remote = {
+                "name": "lookup",
+                "description": "Ask Elixir.",
+                "remote": True,
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            }
             await define(w, "d", {"tools": ["customer_balance", remote], "name": "Desk"})
             out = (await w.request({"op": "describe", "id": 1}))["output"]
             (agent,) = out["agents"]
@@ -298,8 +339,9 @@ def test_a_function_model_sees_exactly_the_agent_tools() -> None:
         async with worker() as w:
             await define(w, "b", {"tools": ["customer_balance"]})
             with override_model(await service(w), "b", FunctionModel(model)):
-                reply = await w.request({"op": "run", "id": 1, "agent": "b", "prompt": "x",
-                                         "deps": {"customer_id": 1}})  # fmt: skip
+                reply = await w.request(
+                    {"op": "run", "id": 1, "agent": "b", "prompt": "x", "deps": {"customer_id": 1}}
+                )
             assert reply["output"] == "done"
             assert seen == [["customer_balance"], ["customer_balance"]]
 

@@ -19,10 +19,17 @@ def remembering_model() -> FunctionModel:
     """Answers with every user prompt it has seen so far, calling a tool on the first turn."""
 
     def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        prompts = [p.content for m in messages if isinstance(m, ModelRequest)
-                   for p in m.parts if isinstance(p, UserPromptPart)]  # fmt: skip
+        prompts = [
+            p.content
+            for m in messages
+            if isinstance(m, ModelRequest)
+            for p in m.parts
+            if isinstance(p, UserPromptPart)
+        ]
         if len(prompts) == 1 and isinstance(messages[-1].parts[-1], UserPromptPart):
-            return ModelResponse(parts=[ToolCallPart("customer_balance", {"include_pending": True})])
+            return ModelResponse(
+                parts=[ToolCallPart("customer_balance", {"include_pending": True})]
+            )
         return ModelResponse(parts=[TextPart(" | ".join(map(str, prompts)))])
 
     return FunctionModel(model)
@@ -34,19 +41,38 @@ def test_history_round_trips_through_the_codec_into_the_next_turn(codec: str) ->
         async with worker(codec) as w:
             await define(w, "chat", {"tools": ["customer_balance"]})
             with override_model(await service(w), "chat", remembering_model()):
-                first = await w.request({"op": "run", "id": 1, "agent": "chat",
-                                         "prompt": "my balance?", "deps": {"customer_id": 1}})  # fmt: skip
+                first = await w.request(
+                    {
+                        "op": "run",
+                        "id": 1,
+                        "agent": "chat",
+                        "prompt": "my balance?",
+                        "deps": {"customer_id": 1},
+                    }
+                )
                 assert first["output"] == "my balance?"
                 assert len(first["messages"]) == 4  # prompt, tool call, tool return, answer
-                second = await w.request({"op": "run", "id": 2, "agent": "chat",
-                                          "prompt": "and again?", "history": first["messages"]})  # fmt: skip
+                second = await w.request(
+                    {
+                        "op": "run",
+                        "id": 2,
+                        "agent": "chat",
+                        "prompt": "and again?",
+                        "history": first["messages"],
+                    }
+                )
                 assert second["output"] == "my balance? | and again?"
                 # Only the new messages come back; the client appends them.
                 assert len(second["messages"]) == 2
                 third = await w.request(
-                    {"op": "run", "id": 3, "agent": "chat", "prompt": "third",
-                     "history": first["messages"] + second["messages"]}
-                )  # fmt: skip
+                    {
+                        "op": "run",
+                        "id": 3,
+                        "agent": "chat",
+                        "prompt": "third",
+                        "history": first["messages"] + second["messages"],
+                    }
+                )
                 assert third["output"] == "my balance? | and again? | third"
                 tool_return = first["messages"][2]["parts"][0]
                 assert tool_return["part_kind"] == "tool-return"
@@ -59,8 +85,13 @@ def test_history_that_is_not_messages_is_a_bad_request_with_details() -> None:
     async def main() -> None:
         async with worker() as w:
             await define(w, "chat", {})
-            bad = {"op": "run", "id": 1, "agent": "chat", "prompt": "x",
-                   "history": [{"kind": "request", "parts": [{"part_kind": "nonsense"}]}]}  # fmt: skip
+            bad = {
+                "op": "run",
+                "id": 1,
+                "agent": "chat",
+                "prompt": "x",
+                "history": [{"kind": "request", "parts": [{"part_kind": "nonsense"}]}],
+            }
             err = error_of(await w.request(bad))
             assert err["kind"] == "bad_request"
             assert "history" in err["message"]

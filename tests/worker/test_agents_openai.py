@@ -13,7 +13,9 @@ from agents_fixtures import chunks, define, error_of, run, worker
 from pydantic_ai import models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from openai_loopback import OpenAILoopback, Reply, error, text, tool_call  # noqa: E402
+import itertools
+
+from openai_loopback import OpenAILoopback, Reply, error, text, tool_call
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +30,14 @@ def allow_loopback_requests() -> Iterator[None]:
 
 
 def model_spec(server: OpenAILoopback, **extra: Any) -> dict[str, Any]:
-    return {"provider": "openai-compatible", "name": "loopback-1", "base_url": server.base_url,
-            "api_key_env": "AXON_TEST_OPENAI_KEY", "max_retries": 0, **extra}  # fmt: skip
+    return {
+        "provider": "openai-compatible",
+        "name": "loopback-1",
+        "base_url": server.base_url,
+        "api_key_env": "AXON_TEST_OPENAI_KEY",
+        "max_retries": 0,
+        **extra,
+    }
 
 
 def with_server(*replies: Reply) -> OpenAILoopback:
@@ -54,8 +62,11 @@ def test_a_run_goes_over_http_to_an_openai_compatible_server() -> None:
 
 
 def test_tool_calls_and_structured_output_work_over_http() -> None:
-    schema = {"type": "object", "properties": {"risk": {"type": "integer", "maximum": 10}},
-              "required": ["risk"]}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"risk": {"type": "integer", "maximum": 10}},
+        "required": ["risk"],
+    }
 
     async def main() -> None:
         replies = [
@@ -65,10 +76,18 @@ def test_tool_calls_and_structured_output_work_over_http() -> None:
         ]
         with with_server(*replies) as server:
             async with worker() as w:
-                await define(w, "oa", {"model": model_spec(server), "output_schema": schema,
-                                       "tools": ["customer_balance"]})  # fmt: skip
-                reply = await w.request({"op": "run", "id": 1, "agent": "oa", "prompt": "x",
-                                         "deps": {"customer_id": 2}})  # fmt: skip
+                await define(
+                    w,
+                    "oa",
+                    {
+                        "model": model_spec(server),
+                        "output_schema": schema,
+                        "tools": ["customer_balance"],
+                    },
+                )
+                reply = await w.request(
+                    {"op": "run", "id": 1, "agent": "oa", "prompt": "x", "deps": {"customer_id": 2}}
+                )
             assert reply["output"] == {"risk": 4}
             assert len(server.requests) == 3
             tools = {t["function"]["name"] for t in server.requests[0]["tools"]}
@@ -93,14 +112,17 @@ def test_sse_streaming_from_the_server_becomes_chunks() -> None:
             assert server.requests[0]["stream"] is True
             got = chunks(w, 1)
             assert "".join(d["delta"] for e, d in got if e == "text_delta") == "one two three"
-            assert [e for e, _ in got][0] == "part_start" and got[-1][0] == "part_end"
+            assert next(e for e, _ in got) == "part_start" and got[-1][0] == "part_end"
 
     run(main())
 
 
 def test_sse_streaming_of_structured_output_emits_partials() -> None:
-    schema = {"type": "object", "properties": {"advice": {"type": "string"},
-              "risk": {"type": "integer"}}, "required": ["advice", "risk"]}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"advice": {"type": "string"}, "risk": {"type": "integer"}},
+        "required": ["advice", "risk"],
+    }
 
     async def main() -> None:
         with with_server(tool_call("final_result", {"advice": "hold on", "risk": 2})) as server:
@@ -112,17 +134,21 @@ def test_sse_streaming_of_structured_output_emits_partials() -> None:
             assert reply["output"] == {"advice": "hold on", "risk": 2}
             partials = [d["output"] for e, d in chunks(w, 1) if e == "output_partial"]
             assert partials[-1] == reply["output"]
-            assert all(a != b for a, b in zip(partials, partials[1:], strict=False))
+            assert all(a != b for a, b in itertools.pairwise(partials))
 
     run(main())
 
 
 @pytest.mark.parametrize(
     ("status", "retryable", "category"),
-    [(429, True, "ModelRateLimitError"), (500, True, "ModelServerError"),
-     (503, True, "ModelUnavailableError"), (400, False, "ModelRequestRejectedError"),
-     (401, False, "ModelAuthenticationError")],
-)  # fmt: skip
+    [
+        (429, True, "ModelRateLimitError"),
+        (500, True, "ModelServerError"),
+        (503, True, "ModelUnavailableError"),
+        (400, False, "ModelRequestRejectedError"),
+        (401, False, "ModelAuthenticationError"),
+    ],
+)
 def test_http_errors_map_to_model_http_error_with_retryable_set(
     status: int, retryable: bool, category: str
 ) -> None:
@@ -159,10 +185,12 @@ def test_complete_over_http_returns_the_response_and_streams() -> None:
         with with_server(text("direct answer"), text("streamed answer")) as server:
             async with worker() as w:
                 spec = model_spec(server)
-                reply = await w.request({"op": "complete", "id": 1, "model": spec,
-                                         "messages": "hi"})  # fmt: skip
-                streamed = await w.request({"op": "complete", "id": 2, "model": spec,
-                                            "messages": "hi", "stream": True})  # fmt: skip
+                reply = await w.request(
+                    {"op": "complete", "id": 1, "model": spec, "messages": "hi"}
+                )
+                streamed = await w.request(
+                    {"op": "complete", "id": 2, "model": spec, "messages": "hi", "stream": True}
+                )
             assert reply["output"]["text"] == "direct answer"
             assert reply["output"]["finish_reason"] == "stop"
             assert reply["usage"]["input_tokens"] == 11
@@ -176,10 +204,15 @@ def test_complete_over_http_returns_the_response_and_streams() -> None:
 def test_a_missing_api_key_variable_is_a_bad_request_at_definition() -> None:
     async def main() -> None:
         async with worker() as w:
-            spec = {"provider": "openai-compatible", "name": "m", "base_url": "http://127.0.0.1:9",
-                    "api_key_env": "AXON_TEST_NO_SUCH_VARIABLE"}  # fmt: skip
-            reply = await w.request({"op": "define_agent", "id": 1, "name": "x",
-                                     "spec": {"model": spec}})  # fmt: skip
+            spec = {
+                "provider": "openai-compatible",
+                "name": "m",
+                "base_url": "http://127.0.0.1:9",
+                "api_key_env": "AXON_TEST_NO_SUCH_VARIABLE",
+            }
+            reply = await w.request(
+                {"op": "define_agent", "id": 1, "name": "x", "spec": {"model": spec}}
+            )
             assert error_of(reply)["kind"] == "bad_request"
             assert "AXON_TEST_NO_SUCH_VARIABLE" in error_of(reply)["message"]
 

@@ -45,8 +45,9 @@ def test_invalid_output_is_sent_back_to_the_model_which_then_fixes_it() -> None:
                 reply = await w.request({"op": "run", "id": 1, "agent": "support", "prompt": "x"})
             assert reply["output"] == {"support_advice": "Blocked", "block_card": True, "risk": 9}
             assert len(seen) == 2
-            retry = [p for m in reply["messages"] for p in m["parts"]
-                     if p.get("outcome") == "retried"]  # fmt: skip
+            retry = [
+                p for m in reply["messages"] for p in m["parts"] if p.get("outcome") == "retried"
+            ]
             (part,) = retry
             feedback = str(part["content"])
             assert "/block_card: 'yes' is not of type 'boolean'" in feedback
@@ -72,9 +73,12 @@ def test_output_that_stays_invalid_exhausts_retries_into_validation_error() -> N
             assert "Exceeded maximum output retries (2)" in err["message"]
             assert err["details"]["errors"] == [
                 {"path": "/", "message": "'risk' is a required property", "validator": "required"},
-                {"path": "/support_advice", "message": "3 is not of type 'string'",
-                 "validator": "type"},
-            ]  # fmt: skip
+                {
+                    "path": "/support_advice",
+                    "message": "3 is not of type 'string'",
+                    "validator": "type",
+                },
+            ]
             # prompt, then 3 x (response, retry request): everything up to the failure
             kinds = [m["kind"] for m in err["details"]["messages"]]
             assert kinds == ["request"] + ["response", "request"] * 3
@@ -85,10 +89,13 @@ def test_output_that_stays_invalid_exhausts_retries_into_validation_error() -> N
 def test_the_script_model_can_retry_structured_output_from_elixir_data() -> None:
     async def main() -> None:
         async with worker("msgpack") as w:
-            script = {"provider": "script", "responses": [
-                {"output": {"support_advice": "x", "block_card": False, "risk": -1}},
-                {"output": {"support_advice": "x", "block_card": False, "risk": 1}},
-            ]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [
+                    {"output": {"support_advice": "x", "block_card": False, "risk": -1}},
+                    {"output": {"support_advice": "x", "block_card": False, "risk": 1}},
+                ],
+            }
             await define(w, "s", {"model": script, "output_schema": RISK_SCHEMA})
             reply = await w.request({"op": "run", "id": 1, "agent": "s", "prompt": "x"})
             assert reply["output"]["risk"] == 1
@@ -101,8 +108,9 @@ def test_a_retry_budget_of_zero_fails_at_the_first_invalid_output() -> None:
     async def main() -> None:
         async with worker() as w:
             script = {"provider": "script", "responses": [{"output": {"risk": "high"}}]}
-            await define(w, "s", {"model": script, "result_type": {"risk": "integer"},
-                                  "retries": 0})  # fmt: skip
+            await define(
+                w, "s", {"model": script, "result_type": {"risk": "integer"}, "retries": 0}
+            )
             err = error_of(await w.request({"op": "run", "id": 1, "agent": "s", "prompt": "x"}))
             assert err["kind"] == "validation_error"
             assert err["details"]["errors"][0]["path"] == "/risk"
@@ -113,11 +121,24 @@ def test_a_retry_budget_of_zero_fails_at_the_first_invalid_output() -> None:
 def test_a_script_past_its_last_turn_is_unexpected_model_behavior() -> None:
     async def main() -> None:
         async with worker() as w:
-            script = {"provider": "script", "responses": [{"tool_calls": [
-                {"tool": "customer_balance", "args": {"include_pending": False}}]}]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [
+                    {
+                        "tool_calls": [
+                            {"tool": "customer_balance", "args": {"include_pending": False}}
+                        ]
+                    }
+                ],
+            }
             await define(w, "s", {"model": script, "tools": ["customer_balance"]})
-            run_frame = {"op": "run", "id": 1, "agent": "s", "prompt": "x",
-                         "deps": {"customer_id": 1}}  # fmt: skip
+            run_frame = {
+                "op": "run",
+                "id": 1,
+                "agent": "s",
+                "prompt": "x",
+                "deps": {"customer_id": 1},
+            }
             err = error_of(await w.request(run_frame))
             assert err["kind"] == "unexpected_model_behavior"
             assert "no response 1" in err["message"]

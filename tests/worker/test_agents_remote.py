@@ -38,18 +38,36 @@ def is_tool_call(req_id: int) -> Any:
 def test_a_remote_tool_call_round_trips_through_the_client(codec: str) -> None:
     async def main() -> None:
         async with worker(codec) as w:
-            await define(w, "wx", {"model": script(calls_weather("Paris"), "Sunny, says Elixir."),
-                                   "tools": [WEATHER]})  # fmt: skip
+            await define(
+                w,
+                "wx",
+                {
+                    "model": script(calls_weather("Paris"), "Sunny, says Elixir."),
+                    "tools": [WEATHER],
+                },
+            )
             await w.send({"op": "run", "id": 7, "agent": "wx", "prompt": "Weather in Paris?"})
             call = await w.wait_for(is_tool_call(7))
-            assert call == {"type": "tool_call", "id": 7, "call_id": "w1", "tool": "weather",
-                            "args": {"city": "Paris"}}  # fmt: skip
-            await w.send({"op": "tool_result", "id": 7, "call_id": "w1",
-                          "ok": {"temp_c": 21, "sky": Atom("clear")}})  # fmt: skip
+            assert call == {
+                "type": "tool_call",
+                "id": 7,
+                "call_id": "w1",
+                "tool": "weather",
+                "args": {"city": "Paris"},
+            }
+            await w.send(
+                {
+                    "op": "tool_result",
+                    "id": 7,
+                    "call_id": "w1",
+                    "ok": {"temp_c": 21, "sky": Atom("clear")},
+                }
+            )
             reply = await w.terminal(7)
             assert reply["output"] == "Sunny, says Elixir."
-            returns = [p for m in reply["messages"] for p in m["parts"]
-                       if p["part_kind"] == "tool-return"]  # fmt: skip
+            returns = [
+                p for m in reply["messages"] for p in m["parts"] if p["part_kind"] == "tool-return"
+            ]
             assert returns[0]["content"] == {"temp_c": 21, "sky": "clear"}
             assert (await service(w)).runs.runs == {}
 
@@ -63,8 +81,15 @@ def test_a_remote_error_with_retry_goes_back_to_the_model_as_model_retry() -> No
             await define(w, "wx", {"model": turns, "tools": [WEATHER]})
             await w.send({"op": "run", "id": 1, "agent": "wx", "prompt": "x"})
             await w.wait_for(lambda f: f.get("call_id") == "w1")
-            await w.send({"op": "tool_result", "id": 1, "call_id": "w1",
-                          "error": "unknown city Pariss", "retry": True})  # fmt: skip
+            await w.send(
+                {
+                    "op": "tool_result",
+                    "id": 1,
+                    "call_id": "w1",
+                    "error": "unknown city Pariss",
+                    "retry": True,
+                }
+            )
             await w.wait_for(lambda f: f.get("call_id") == "w2")
             await w.send({"op": "tool_result", "id": 1, "call_id": "w2", "ok": "sunny"})
             reply = await w.terminal(1)
@@ -82,8 +107,9 @@ def test_a_remote_error_without_retry_fails_the_run_with_tool_error() -> None:
             await define(w, "wx", {"model": script(calls_weather("Paris")), "tools": [WEATHER]})
             await w.send({"op": "run", "id": 1, "agent": "wx", "prompt": "x"})
             await w.wait_for(is_tool_call(1))
-            await w.send({"op": "tool_result", "id": 1, "call_id": "w1",
-                          "error": {"reason": "service down"}})  # fmt: skip
+            await w.send(
+                {"op": "tool_result", "id": 1, "call_id": "w1", "error": {"reason": "service down"}}
+            )
             err = error_of(await w.terminal(1))
             assert err["kind"] == "tool_error"
             assert err["details"]["tool"] == "weather"
@@ -114,8 +140,7 @@ def test_arguments_that_break_the_tool_schema_never_reach_the_client() -> None:
 def test_concurrent_runs_wait_on_their_remote_tools_independently() -> None:
     async def main() -> None:
         async with worker() as w:
-            await define(w, "wx", {"model": script(calls_weather("X"), "done"),
-                                   "tools": [WEATHER]})  # fmt: skip
+            await define(w, "wx", {"model": script(calls_weather("X"), "done"), "tools": [WEATHER]})
             for rid in (1, 2):
                 await w.send({"op": "run", "id": rid, "agent": "wx", "prompt": f"run {rid}"})
             await w.wait_for(is_tool_call(1))
@@ -132,10 +157,14 @@ def test_concurrent_runs_wait_on_their_remote_tools_independently() -> None:
             await w.send({"op": "tool_result", "id": 1, "call_id": "w1", "ok": "one"})
             first = await w.terminal(1)
             contents = [
-                [p["content"] for m in r["messages"] for p in m["parts"]
-                 if p["part_kind"] == "tool-return"]
+                [
+                    p["content"]
+                    for m in r["messages"]
+                    for p in m["parts"]
+                    if p["part_kind"] == "tool-return"
+                ]
                 for r in (first, second)
-            ]  # fmt: skip
+            ]
             assert contents == [["one"], ["two"]]
             assert svc.runs.pending_count() == 0
 
@@ -167,8 +196,12 @@ def test_a_tool_result_nobody_waits_for_is_dropped_with_a_warning_log() -> None:
 def test_parallel_remote_calls_in_one_response_are_all_sent_before_any_answer() -> None:
     async def main() -> None:
         async with worker() as w:
-            both = {"tool_calls": [{"tool": "weather", "args": {"city": "A"}, "id": "a"},
-                                   {"tool": "weather", "args": {"city": "B"}, "id": "b"}]}  # fmt: skip
+            both = {
+                "tool_calls": [
+                    {"tool": "weather", "args": {"city": "A"}, "id": "a"},
+                    {"tool": "weather", "args": {"city": "B"}, "id": "b"},
+                ]
+            }
             await define(w, "wx", {"model": script(both, "both done"), "tools": [WEATHER]})
             await w.send({"op": "run", "id": 1, "agent": "wx", "prompt": "x"})
             svc = await service(w)

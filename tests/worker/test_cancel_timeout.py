@@ -69,8 +69,13 @@ def test_cancel_during_a_model_call_answers_cancelled_with_the_partial_messages(
 def test_cancel_while_waiting_for_a_remote_tool_cleans_up_the_pending_call() -> None:
     async def main() -> None:
         async with worker() as w:
-            script = {"provider": "script", "responses": [
-                {"tool_calls": [{"tool": "slow_elixir", "args": {}, "id": "c1"}]}, "never"]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [
+                    {"tool_calls": [{"tool": "slow_elixir", "args": {}, "id": "c1"}]},
+                    "never",
+                ],
+            }
             await define(w, "r", {"model": script, "tools": [REMOTE]})
             await w.send({"op": "run", "id": 1, "agent": "r", "prompt": "x"})
             await w.wait_for(lambda f: f["type"] == "tool_call")
@@ -133,8 +138,10 @@ def test_timeout_ms_answers_timeout_with_the_partial_messages() -> None:
 def test_timeout_ms_while_waiting_for_a_remote_tool_releases_the_call() -> None:
     async def main() -> None:
         async with worker() as w:
-            script = {"provider": "script", "responses": [
-                {"tool_calls": [{"tool": "slow_elixir", "args": {}}]}]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [{"tool_calls": [{"tool": "slow_elixir", "args": {}}]}],
+            }
             await define(w, "r", {"model": script, "tools": [REMOTE]})
             reply = await w.request(
                 {"op": "run", "id": 1, "agent": "r", "prompt": "x", "timeout_ms": 100}
@@ -149,10 +156,13 @@ def test_timeout_ms_while_waiting_for_a_remote_tool_releases_the_call() -> None:
 def test_cancelling_a_complete_answers_cancelled() -> None:
     async def main() -> None:
         async with worker() as w:
-            script = {"provider": "script", "responses": [
-                {"text": ["first", "never"], "chunk_delay_ms": 60_000}]}  # fmt: skip
-            await w.send({"op": "complete", "id": 1, "model": script, "messages": "x",
-                          "stream": True})  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [{"text": ["first", "never"], "chunk_delay_ms": 60_000}],
+            }
+            await w.send(
+                {"op": "complete", "id": 1, "model": script, "messages": "x", "stream": True}
+            )
             await w.wait_for(lambda f: f["type"] == "chunk" and f["event"] == "text_delta")
             await w.send({"op": "cancel", "target": 1})
             err = error_of(await w.terminal(1))
@@ -170,8 +180,13 @@ def test_a_thousand_concurrent_runs_with_random_cancels_and_timeouts_end_cleanly
         async with worker("etf") as w:
             fast = {"provider": "script", "responses": [{"text": "ok", "delay_ms": 1}]}
             slow = {"provider": "script", "responses": [{"text": "ok", "delay_ms": 30}]}
-            tool = {"provider": "script", "responses": [
-                {"tool_calls": [{"tool": "slow_elixir", "args": {}, "id": "t"}]}, "done"]}  # fmt: skip
+            tool = {
+                "provider": "script",
+                "responses": [
+                    {"tool_calls": [{"tool": "slow_elixir", "args": {}, "id": "t"}]},
+                    "done",
+                ],
+            }
             await define(w, "fast", {"model": fast})
             await define(w, "slow", {"model": slow})
             await define(w, "tool", {"model": tool, "tools": [REMOTE]})
@@ -182,8 +197,13 @@ def test_a_thousand_concurrent_runs_with_random_cancels_and_timeouts_end_cleanly
                 action = rng.choice(["finish", "cancel", "timeout", "tool_ok", "tool_cancel"])
                 plan[rid] = action
                 agent = {"finish": "fast", "cancel": "slow", "timeout": "slow"}.get(action, "tool")
-                frame: dict[str, Any] = {"op": "run", "id": rid, "agent": agent, "prompt": "x",
-                                         "stream": rng.random() < 0.5}  # fmt: skip
+                frame: dict[str, Any] = {
+                    "op": "run",
+                    "id": rid,
+                    "agent": agent,
+                    "prompt": "x",
+                    "stream": rng.random() < 0.5,
+                }
                 if action == "timeout":
                     frame["timeout_ms"] = rng.randint(1, 20)
                 await w.send(frame)
@@ -193,8 +213,10 @@ def test_a_thousand_concurrent_runs_with_random_cancels_and_timeouts_end_cleanly
                 if action in ("cancel",):
                     await w.send({"op": "cancel", "target": rid})
             tool_runs = [rid for rid, a in plan.items() if a.startswith("tool")]
-            await until(lambda: all(any(f["type"] == "tool_call" for f in w.frames(r))
-                                    for r in tool_runs), timeout=30)  # fmt: skip
+            await until(
+                lambda: all(any(f["type"] == "tool_call" for f in w.frames(r)) for r in tool_runs),
+                timeout=30,
+            )
             for rid in tool_runs:
                 if plan[rid] == "tool_ok":
                     await w.send({"op": "tool_result", "id": rid, "call_id": "t", "ok": 1})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,8 +38,14 @@ def test_text_streams_as_deltas_that_add_up_to_the_output(codec: str) -> None:
                 )
             assert reply["output"] == "The answer is 42."
             got = chunks(w, 1)
-            assert events(got) == ["part_start", "text_delta", "final_result", "text_delta",
-                                   "text_delta", "part_end"]  # fmt: skip
+            assert events(got) == [
+                "part_start",
+                "text_delta",
+                "final_result",
+                "text_delta",
+                "text_delta",
+                "part_end",
+            ]
             assert got[0][1] == {"index": 0, "part_kind": "text"}
             deltas = [d["delta"] for e, d in got if e == "text_delta"]
             assert deltas == ["The ", "answer ", "is 42."]
@@ -50,7 +57,9 @@ def test_text_streams_as_deltas_that_add_up_to_the_output(codec: str) -> None:
 
 
 def test_structured_output_streams_as_growing_partials_never_repeated() -> None:
-    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[DeltaToolCalls]:
+    async def stream(
+        messages: list[ModelMessage], info: AgentInfo
+    ) -> AsyncIterator[DeltaToolCalls]:
         text = json.dumps({"advice": "Call the bank", "risk": 7})
         name = info.output_tools[0].name
         yield {0: DeltaToolCall(name=name, json_args="", tool_call_id="out")}
@@ -70,7 +79,7 @@ def test_structured_output_streams_as_growing_partials_never_repeated() -> None:
             got = chunks(w, 1)
             partials = [d["output"] for e, d in got if e == "output_partial"]
             assert partials[-1] == reply["output"]
-            assert all(a != b for a, b in zip(partials, partials[1:], strict=False))
+            assert all(a != b for a, b in itertools.pairwise(partials))
             assert {"advice": "Call the bank"} in partials  # the string is shown once complete
             assert events(got)[:2] == ["part_start", "final_result"]
             assert events(got)[-1] == "part_end"
@@ -82,8 +91,10 @@ def test_structured_output_streams_as_growing_partials_never_repeated() -> None:
 def test_output_partials_are_debounced_but_the_complete_output_always_arrives() -> None:
     async def main() -> None:
         async with worker() as w:
-            script = {"provider": "script", "responses": [
-                {"output": {"advice": "A fairly long piece of advice", "risk": 3}}]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [{"output": {"advice": "A fairly long piece of advice", "risk": 3}}],
+            }
             await define(w, "struct", {"model": script, "output_schema": SCHEMA})
             (await service(w)).partial_interval = 3600.0
             reply = await w.request(
@@ -99,28 +110,62 @@ def test_output_partials_are_debounced_but_the_complete_output_always_arrives() 
 def test_a_tool_using_run_streams_calls_and_results_around_the_answer() -> None:
     async def main() -> None:
         async with worker("msgpack") as w:
-            script = {"provider": "script", "responses": [
-                {"thinking": "Need the balance.",
-                 "tool_calls": [{"tool": "customer_balance", "args": {"include_pending": False},
-                                 "id": "c1"}]},
-                {"text": ["Your balance ", "is 123.45."]},
-            ]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [
+                    {
+                        "thinking": "Need the balance.",
+                        "tool_calls": [
+                            {
+                                "tool": "customer_balance",
+                                "args": {"include_pending": False},
+                                "id": "c1",
+                            }
+                        ],
+                    },
+                    {"text": ["Your balance ", "is 123.45."]},
+                ],
+            }
             await define(w, "bank", {"model": script, "tools": ["customer_balance"]})
-            reply = await w.request({"op": "run", "id": 1, "agent": "bank", "prompt": "x",
-                                     "stream": True, "deps": {"customer_id": 1}})  # fmt: skip
+            reply = await w.request(
+                {
+                    "op": "run",
+                    "id": 1,
+                    "agent": "bank",
+                    "prompt": "x",
+                    "stream": True,
+                    "deps": {"customer_id": 1},
+                }
+            )
             assert reply["output"] == "Your balance is 123.45."
             got = chunks(w, 1)
             assert events(got) == [
-                "part_start", "thinking_delta", "part_end",
-                "part_start", "part_end",
-                "tool_call", "tool_result",
-                "part_start", "text_delta", "final_result", "text_delta", "part_end",
-            ]  # fmt: skip
+                "part_start",
+                "thinking_delta",
+                "part_end",
+                "part_start",
+                "part_end",
+                "tool_call",
+                "tool_result",
+                "part_start",
+                "text_delta",
+                "final_result",
+                "text_delta",
+                "part_end",
+            ]
             data = dict(got[5:7])
-            assert data["tool_call"] == {"tool_name": "customer_balance", "tool_call_id": "c1",
-                                         "args": {"include_pending": False}, "remote": False}  # fmt: skip
-            assert data["tool_result"] == {"tool_name": "customer_balance", "tool_call_id": "c1",
-                                           "content": 123.45, "outcome": "success"}  # fmt: skip
+            assert data["tool_call"] == {
+                "tool_name": "customer_balance",
+                "tool_call_id": "c1",
+                "args": {"include_pending": False},
+                "remote": False,
+            }
+            assert data["tool_result"] == {
+                "tool_name": "customer_balance",
+                "tool_call_id": "c1",
+                "content": 123.45,
+                "outcome": "success",
+            }
             assert got[1][1] == {"index": 0, "delta": "Need the balance."}
             assert got[3][1]["part_kind"] == "tool-call"
 
@@ -130,10 +175,18 @@ def test_a_tool_using_run_streams_calls_and_results_around_the_answer() -> None:
 def test_a_remote_tool_in_a_streamed_run_gets_a_chunk_and_a_tool_call_frame() -> None:
     async def main() -> None:
         async with worker() as w:
-            remote = {"name": "ask_elixir", "remote": True,
-                      "parameters": {"type": "object", "properties": {}}}  # fmt: skip
-            script = {"provider": "script", "responses": [
-                {"tool_calls": [{"tool": "ask_elixir", "args": {}, "id": "r1"}]}, "done"]}  # fmt: skip
+            remote = {
+                "name": "ask_elixir",
+                "remote": True,
+                "parameters": {"type": "object", "properties": {}},
+            }
+            script = {
+                "provider": "script",
+                "responses": [
+                    {"tool_calls": [{"tool": "ask_elixir", "args": {}, "id": "r1"}]},
+                    "done",
+                ],
+            }
             await define(w, "r", {"model": script, "tools": [remote]})
             await w.send({"op": "run", "id": 1, "agent": "r", "prompt": "x", "stream": True})
             await w.wait_for(lambda f: f["type"] == "tool_call")
@@ -149,9 +202,13 @@ def test_a_remote_tool_in_a_streamed_run_gets_a_chunk_and_a_tool_call_frame() ->
 def test_retries_are_visible_in_the_stream() -> None:
     async def main() -> None:
         async with worker() as w:
-            script = {"provider": "script", "responses": [
-                {"output": {"advice": "x", "risk": "high"}},
-                {"output": {"advice": "x", "risk": 2}}]}  # fmt: skip
+            script = {
+                "provider": "script",
+                "responses": [
+                    {"output": {"advice": "x", "risk": "high"}},
+                    {"output": {"advice": "x", "risk": 2}},
+                ],
+            }
             await define(w, "s", {"model": script, "output_schema": SCHEMA})
             await w.request({"op": "run", "id": 1, "agent": "s", "prompt": "x", "stream": True})
             (retry,) = [d for e, d in chunks(w, 1) if e == "retry"]
@@ -166,14 +223,25 @@ def test_complete_makes_one_direct_request_and_can_stream_it(codec: str) -> None
     async def main() -> None:
         async with worker(codec) as w:
             script = {"provider": "script", "responses": [{"text": ["Hello", " there"]}]}
-            reply = await w.request({"op": "complete", "id": 1, "model": script,
-                                     "messages": "Say hello"})  # fmt: skip
-            assert reply["output"] == {"text": "Hello there", "tool_calls": [],
-                                       "finish_reason": None}  # fmt: skip
+            reply = await w.request(
+                {"op": "complete", "id": 1, "model": script, "messages": "Say hello"}
+            )
+            assert reply["output"] == {
+                "text": "Hello there",
+                "tool_calls": [],
+                "finish_reason": None,
+            }
             assert reply["messages"][0]["kind"] == "response"
             assert reply["usage"]["output_tokens"] > 0
-            streamed = await w.request({"op": "complete", "id": 2, "model": script,
-                                        "messages": "Say hello", "stream": True})  # fmt: skip
+            streamed = await w.request(
+                {
+                    "op": "complete",
+                    "id": 2,
+                    "model": script,
+                    "messages": "Say hello",
+                    "stream": True,
+                }
+            )
             assert streamed["output"]["text"] == "Hello there"
             deltas = [d["delta"] for e, d in chunks(w, 2) if e == "text_delta"]
             assert deltas == ["Hello", " there"]
@@ -184,21 +252,34 @@ def test_complete_makes_one_direct_request_and_can_stream_it(codec: str) -> None
 def test_complete_returns_tool_calls_and_checks_structured_output() -> None:
     async def main() -> None:
         async with worker() as w:
-            tools = [{"name": "lookup", "description": "Look up.",
-                      "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}]  # fmt: skip
-            reply = await w.request({"op": "complete", "id": 1, "model": "test",
-                                     "messages": "find it", "tools": tools})  # fmt: skip
+            tools = [
+                {
+                    "name": "lookup",
+                    "description": "Look up.",
+                    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+                }
+            ]
+            reply = await w.request(
+                {"op": "complete", "id": 1, "model": "test", "messages": "find it", "tools": tools}
+            )
             assert reply["output"]["tool_calls"][0]["tool_name"] == "lookup"
             history = reply["messages"]
-            first = await w.request({"op": "complete", "id": 9, "model": "test",
-                                     "messages": "hi"})  # fmt: skip
+            first = await w.request({"op": "complete", "id": 9, "model": "test", "messages": "hi"})
             assert first["output"]["text"] == "success (no tool calls)"
-            structured = await w.request({"op": "complete", "id": 2, "model": "test",
-                                          "messages": "x", "output_schema": SCHEMA})  # fmt: skip
+            structured = await w.request(
+                {
+                    "op": "complete",
+                    "id": 2,
+                    "model": "test",
+                    "messages": "x",
+                    "output_schema": SCHEMA,
+                }
+            )
             assert structured["output"]["output"] == {"advice": "a", "risk": 0}
             bad = {"provider": "script", "responses": [{"output": {"advice": 1}}]}
-            err = await w.request({"op": "complete", "id": 3, "model": bad, "messages": "x",
-                                   "output_schema": SCHEMA})  # fmt: skip
+            err = await w.request(
+                {"op": "complete", "id": 3, "model": bad, "messages": "x", "output_schema": SCHEMA}
+            )
             assert err["error"]["kind"] == "validation_error"
             assert [e["path"] for e in err["error"]["details"]["errors"]] == ["/", "/advice"]
             assert history[0]["parts"][0]["part_kind"] == "tool-call"

@@ -21,14 +21,22 @@ from axon_port.errors import BadRequest
 __all__ = [
     "NOTIFICATION_OPS",
     "OP_FIELDS",
+    "REPLY_KEYS",
     "REPLY_TYPES",
     "Request",
     "check_fields",
     "parse_request",
 ]
 
-# Every frame type the worker emits; the only atoms it ever writes besides keys.
+# Every frame type the worker emits, and every top-level key of its frames: the
+# only atoms it ever writes (besides nil/true/false). Clients pre-create them so
+# binary_to_term(bin, [:safe]) succeeds; adding one is a protocol change.
 REPLY_TYPES = ("ready", "pong", "result", "error", "chunk", "tool_call", "log")
+REPLY_KEYS = (
+    "type", "id", "protocol", "codec", "pid", "versions", "limits", "capabilities",
+    "output", "usage", "messages", "elapsed_ms", "error", "seq", "event", "data",
+    "call_id", "tool", "args", "level", "logger", "message", "time",
+)  # fmt: skip
 
 # Ops that do not open an id of their own and get no reply.
 NOTIFICATION_OPS = frozenset({"cancel", "tool_result"})

@@ -21,6 +21,7 @@ from typing import Any
 
 from axon_port._framing import FrameDecoder, encode_frame
 from axon_port._logging import FrameLogHandler
+from axon_port.messages import REPLY_KEYS, REPLY_TYPES
 from axon_port.registry import REGISTRY, Registry
 from axon_port.worker import Worker, WorkerConfig
 
@@ -28,6 +29,7 @@ __all__ = ["TERMINAL_TYPES", "InProcessWorker"]
 
 TERMINAL_TYPES = frozenset({"result", "error", "pong"})
 Frame = dict[str, Any]
+_REPLY_KEYS = frozenset(REPLY_KEYS)
 
 
 class InProcessWorker:
@@ -88,6 +90,9 @@ class InProcessWorker:
         for payload in self._out.feed(data):
             assert isinstance(payload, bytes)
             frame = self.worker.codec.decode(payload)
+            # Every frame honours the contract's fixed atom list (docs/protocol.md §2).
+            assert frame.get("type") in REPLY_TYPES, frame
+            assert set(frame) <= _REPLY_KEYS, set(frame) - _REPLY_KEYS
             self.received.append(frame)
             self._by_id[frame.get("id")].append(frame)
             for waiter in list(self._waiters):

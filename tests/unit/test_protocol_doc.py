@@ -13,6 +13,7 @@ import pytest
 from axon_port import Atom
 from axon_port._framing import encode_frame
 from axon_port.codecs import get_codec
+from axon_port.messages import REPLY_KEYS, REPLY_TYPES
 
 DOC = Path(__file__).parents[2] / "docs" / "protocol.md"
 BLOCK = re.compile(r"```(python|elixir|hex \w+ \w+)\n(.*?)\n```", re.S)
@@ -96,3 +97,12 @@ def test_the_elixir_terms_are_what_the_beam_sends_and_reads() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().split(",") == ["true"] * len(checks)
+
+
+def test_the_doc_lists_exactly_the_atoms_the_worker_may_write() -> None:
+    text = DOC.read_text()
+    types = re.search(r"\* types: (.*?);", text, re.S)
+    keys = re.search(r"\* keys: (.*?)\.\n", text, re.S)
+    assert types and keys
+    assert re.findall(r"`(\w+)`", types.group(1)) == list(REPLY_TYPES)
+    assert re.findall(r"`(\w+)`", keys.group(1)) == list(REPLY_KEYS)

@@ -145,7 +145,7 @@ class FdTransport:
         """
         self._loop = loop
         mode = os.fstat(self.in_fd).st_mode
-        if (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
             os.set_blocking(self.in_fd, False)
             loop.add_reader(self.in_fd, self._on_readable)
             if self.exit_after_eof:

@@ -39,6 +39,7 @@ __all__ = [
     "RequestContext",
     "current_request_id",
     "error_payload",
+    "interrupted_error",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,15 @@ Fields = dict[str, Any]
 #: awaitable of them (then it runs in its own task).
 Handler = Callable[["RequestContext"], "Fields | Awaitable[Fields]"]
 Notification = Callable[[Mapping[str, Any]], None]
+
+
+def interrupted_error(reason: str | None, details: Any = None) -> AxonError:
+    """The error of a request ended by ``cancel`` (``cancelled``), ``timeout_ms``
+    (``timeout``) or shutdown (``shutdown``); the latter two may succeed if retried."""
+    kind = reason or "cancelled"
+    return AxonError(
+        f"request {kind}", kind=kind, details=details, retryable=kind in ("timeout", "shutdown")
+    )
 
 
 def error_payload(exc: BaseException) -> Fields:
@@ -307,8 +317,7 @@ class Dispatcher:
             self._idle.set()
         self.served[ctx.op] += 1
         if task.cancelled():
-            reason = ctx.cancel_reason or "cancelled"
-            self._send_error(ctx.id, AxonError(f"request {reason}", kind=reason))
+            self._send_error(ctx.id, interrupted_error(ctx.cancel_reason))
             return
         exc = task.exception()
         if exc is not None:

@@ -36,6 +36,7 @@ from axon_port.agents._spec import (
     spec_key,
 )
 from axon_port.agents._stream import EventForwarder
+from axon_port.dispatcher import interrupted_error
 from axon_port.errors import AxonError, BadRequest
 from axon_port.registry import Registry
 
@@ -58,12 +59,8 @@ class RequestLike(Protocol):
 
 def cancelled_error(reason: str | None, messages: list[ModelMessage]) -> AxonError:
     """The error a cancelled (``cancel``, ``timeout_ms``, ``shutdown``) request answers with."""
-    kind = "timeout" if reason == "timeout" else "cancelled"
-    return AxonError(
-        f"request {reason or 'cancelled'}",
-        kind=kind,
-        details={"reason": reason or "cancelled", "messages": dump_messages(messages)},
-    )
+    return interrupted_error(reason, {"reason": reason or "cancelled",
+                                      "messages": dump_messages(messages)})  # fmt: skip
 
 
 class AgentService:

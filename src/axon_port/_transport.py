@@ -126,6 +126,7 @@ class FdTransport:
         self._queue: collections.deque[memoryview] = collections.deque()
         self._queued = 0
         self._writer_armed = False
+        self._cork: list[bytes] | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
         self.closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -173,7 +174,14 @@ class FdTransport:
             return
         events = self._decoder.feed(data)
         if events:
-            self._on_events(events)
+            # Replies produced while serving this batch leave in one write.
+            self._cork = []
+            try:
+                self._on_events(events)
+            finally:
+                batch, self._cork = self._cork, None
+                if batch:
+                    self.write(batch[0] if len(batch) == 1 else b"".join(batch))
         if not data:
             assert self._loop is not None
             self._loop.remove_reader(self.in_fd)
@@ -222,6 +230,9 @@ class FdTransport:
     def write(self, data: bytes) -> None:
         """Write one encoded frame (header included). Never blocks a non-blocking fd."""
         if self.closed:
+            return
+        if self._cork is not None:
+            self._cork.append(data)
             return
         if self._queue or not self._nonblocking:
             if not self._nonblocking:

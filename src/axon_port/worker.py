@@ -21,6 +21,7 @@ import inspect
 import logging
 import os
 import platform
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -99,7 +100,8 @@ class Worker:
         self.dispatcher = Dispatcher(self.codec, write, **kwargs)
         self._transport_info = transport_info
         self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="axon-port-fn")
-        self._signatures: dict[str, inspect.Signature | None] = {}
+        # name -> (fn, count of plain positional parameters or -1, signature)
+        self._shapes: dict[str, tuple[Callable[..., Any], int, inspect.Signature | None]] = {}
         self._agents: Any = None
         self._agents_import: Future[Any] | None = None
         self.stopped = asyncio.Event()
@@ -150,12 +152,20 @@ class Worker:
 
     def _import_agents(self) -> None:
         assert self._agents_import is not None
+        # The import holds the GIL for up to the switch interval at a time; a
+        # short interval while it runs keeps request latency flat meanwhile.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.0005))
         try:
             module = importlib.import_module("axon_port.agents")
         except BaseException as exc:
             self._agents_import.set_exception(exc)
         else:
+            # Start-up objects are long-lived: keep them out of every collection.
+            gc.freeze()
             self._agents_import.set_result(module)
+        finally:
+            sys.setswitchinterval(interval)
 
     async def agent_service(self) -> Any:
         """The lazily created ``AgentService`` (awaits the background import)."""
@@ -168,9 +178,6 @@ class Worker:
                 raise AxonError(f"agents are unavailable: {exc}", kind="internal") from exc
             if self._agents is None:
                 self._agents = module.AgentService(self.registry)
-                # Start-up garbage is long-lived: keep it out of every collection.
-                gc.collect()
-                gc.freeze()
         return self._agents
 
     # -- core ops --------------------------------------------------------------
@@ -205,15 +212,14 @@ class Worker:
         return self._await_output(loop.run_in_executor(self._executor, run))
 
     def _check_arity(self, entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> None:
-        if entry.name not in self._signatures:
+        shape = self._shapes.get(entry.name)
+        if shape is None or shape[0] is not entry.fn:
+            shape = self._shapes[entry.name] = (entry.fn, *_call_shape(entry.fn))
+        _, positional, signature = shape
+        # The common case, exactly the positional parameters, needs no bind().
+        if (kwargs or len(args) != positional) and signature is not None:
             try:
-                self._signatures[entry.name] = inspect.signature(entry.fn)
-            except (TypeError, ValueError):
-                self._signatures[entry.name] = None
-        sig = self._signatures[entry.name]
-        if sig is not None:
-            try:
-                sig.bind(*args, **kwargs)
+                signature.bind(*args, **kwargs)
             except TypeError as exc:
                 raise BadRequest(f"call {entry.name}: {exc}") from None
 
@@ -310,6 +316,21 @@ class Worker:
     def close(self) -> None:
         """Release the thread pool without waiting for blocked functions."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _call_shape(fn: Callable[..., Any]) -> tuple[int, inspect.Signature | None]:
+    """(n, signature): ``n`` is the number of parameters if all are plain positional
+    ones without defaults (so ``n`` positional args always bind), else -1."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return -1, None
+    params = sig.parameters.values()
+    plain = all(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        for p in params
+    )
+    return (len(sig.parameters) if plain else -1), sig
 
 
 def _run_function(entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> Any:

@@ -10,16 +10,26 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from axon_port._types import Atom, FrozenList, FrozenMap
-from axon_port.codecs._etf import EtfCodec
+from axon_port.codecs._etf import SPEEDUPS_AVAILABLE, EtfCodec
 from axon_port.codecs._msgpack import MsgpackCodec
 from axon_port.errors import DecodeError
 
-ETF = EtfCodec()
 MSGPACK = MsgpackCodec()
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def etf(request: pytest.FixtureRequest) -> EtfCodec:
+    """The ETF codec with the C accelerator, then pure Python (the same properties hold)."""
+    if request.param == "c" and not SPEEDUPS_AVAILABLE:
+        pytest.skip("the C accelerator (_etf_speedups) is not built")
+    return EtfCodec(speedups=request.param == "c")
+
+
 SPECIAL = {"nil", "true", "false"}
 
 atoms = st.text(max_size=20).filter(lambda s: s not in SPECIAL).map(Atom)
@@ -116,8 +126,8 @@ def assert_same(got: Any, want: Any) -> None:
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(ETF_VALUES)
-def test_etf_round_trips_every_value_of_the_mapping(value: Any) -> None:
-    assert_same(ETF.decode(ETF.encode(value)), etf_expected(value))
+def test_etf_round_trips_every_value_of_the_mapping(etf: EtfCodec, value: Any) -> None:
+    assert_same(etf.decode(etf.encode(value)), etf_expected(value))
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -128,8 +138,10 @@ def test_msgpack_round_trips_every_value_of_the_mapping(value: Any) -> None:
 
 @settings(max_examples=100)
 @given(st.dictionaries(st.text(max_size=10).filter(lambda k: k not in SPECIAL), ETF_VALUES))
-def test_etf_frames_decode_with_atom_keys_and_binary_nested_atoms(frame: dict[str, Any]) -> None:
-    got = ETF.decode(ETF.encode_frame(frame))
+def test_etf_frames_decode_with_atom_keys_and_binary_nested_atoms(
+    etf: EtfCodec, frame: dict[str, Any]
+) -> None:
+    got = etf.decode(etf.encode_frame(frame))
     assert got == {k: etf_expected(v) for k, v in frame.items()}
     assert all(type(k) is Atom for k in got)
 
@@ -141,9 +153,14 @@ def decode_or_decode_error(codec: Any, payload: bytes) -> None:
 
 @settings(max_examples=1000)
 @given(st.binary(max_size=64))
-def test_random_bytes_decode_or_raise_decode_error_only(payload: bytes) -> None:
-    decode_or_decode_error(ETF, payload)
-    decode_or_decode_error(ETF, b"\x83" + payload)
+def test_random_bytes_decode_or_raise_decode_error_only(etf: EtfCodec, payload: bytes) -> None:
+    decode_or_decode_error(etf, payload)
+    decode_or_decode_error(etf, b"\x83" + payload)
+
+
+@settings(max_examples=1000)
+@given(st.binary(max_size=64))
+def test_random_bytes_decode_or_raise_decode_error_only_msgpack(payload: bytes) -> None:
     decode_or_decode_error(MSGPACK, payload)
 
 
@@ -170,14 +187,14 @@ def mutate(data: bytes, ops: list[tuple[str, int, int]]) -> bytes:
 @settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
 @given(ETF_VALUES, mutations, st.booleans())
 def test_mutated_etf_payloads_decode_or_raise_decode_error_only(
-    value: Any, ops: list[tuple[str, int, int]], compress: bool
+    etf: EtfCodec, value: Any, ops: list[tuple[str, int, int]], compress: bool
 ) -> None:
-    data = ETF.encode(value)
+    data = etf.encode(value)
     if compress:
         import zlib
 
         data = b"\x83\x50" + len(data[1:]).to_bytes(4, "big") + zlib.compress(data[1:])
-    decode_or_decode_error(ETF, mutate(data, ops))
+    decode_or_decode_error(etf, mutate(data, ops))
 
 
 @settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])

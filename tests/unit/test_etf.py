@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from axon_port._types import Atom, FrozenList, FrozenMap
 from axon_port.codecs import get_codec
-from axon_port.codecs._etf import EtfCodec
+from axon_port.codecs._etf import SPEEDUPS_AVAILABLE, EtfCodec
 from axon_port.errors import DecodeError, EncodeError
 
-CODEC = EtfCodec()
+MakeCodec = Callable[..., EtfCodec]
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def make_codec(request: pytest.FixtureRequest) -> MakeCodec:
+    """``EtfCodec`` with the C accelerator, then pure Python (same tables, same results)."""
+    if request.param == "c" and not SPEEDUPS_AVAILABLE:
+        pytest.skip("the C accelerator (_etf_speedups) is not built")
+    return functools.partial(EtfCodec, speedups=request.param == "c")
+
+
+@pytest.fixture(scope="module")
+def codec(make_codec: MakeCodec) -> EtfCodec:
+    return make_codec()
 
 
 def b(*parts: bytes | int) -> bytes:
@@ -63,47 +78,51 @@ TABLE: list[tuple[Any, bytes]] = [
 
 @pytest.mark.parametrize(("value", "wire"), TABLE, ids=[repr(v)[:40] for v, _ in TABLE])
 def test_encoding_writes_the_exact_bytes_and_decoding_reads_them_back(
-    value: Any, wire: bytes
+    value: Any, wire: bytes, codec: EtfCodec
 ) -> None:
-    assert CODEC.encode(value) == b"\x83" + wire
-    got = CODEC.decode(b"\x83" + wire)
+    assert codec.encode(value) == b"\x83" + wire
+    got = codec.decode(b"\x83" + wire)
     assert got == value
     assert type(got) is type(value)
 
 
-def test_bytes_like_values_and_frozen_forms_encode_as_binaries_lists_and_maps() -> None:
-    assert CODEC.encode(bytearray(b"\xff")) == CODEC.encode(b"\xff")
-    assert CODEC.encode(FrozenList([1])) == CODEC.encode([1])
-    assert CODEC.encode(FrozenMap({"a": 1})) == CODEC.encode({"a": 1})
+def test_bytes_like_values_and_frozen_forms_encode_as_binaries_lists_and_maps(
+    codec: EtfCodec,
+) -> None:
+    assert codec.encode(bytearray(b"\xff")) == codec.encode(b"\xff")
+    assert codec.encode(FrozenList([1])) == codec.encode([1])
+    assert codec.encode(FrozenMap({"a": 1})) == codec.encode({"a": 1})
 
 
-def test_old_atom_tags_decode_as_latin1_and_special_atoms_become_none_and_bools() -> None:
-    assert CODEC.decode(b(131, 100, 0, 5, "héllo".encode("latin-1"))) == Atom("héllo")
-    assert CODEC.decode(b(131, 115, 3, b"nil")) is None
-    assert CODEC.decode(b(131, 118, 0, 4, b"true")) is True
-    assert type(CODEC.decode(b(131, 115, 2, b"ok"))) is Atom
+def test_old_atom_tags_decode_as_latin1_and_special_atoms_become_none_and_bools(
+    codec: EtfCodec,
+) -> None:
+    assert codec.decode(b(131, 100, 0, 5, "héllo".encode("latin-1"))) == Atom("héllo")
+    assert codec.decode(b(131, 115, 3, b"nil")) is None
+    assert codec.decode(b(131, 118, 0, 4, b"true")) is True
+    assert type(codec.decode(b(131, 115, 2, b"ok"))) is Atom
 
 
-def test_a_charlist_decodes_to_a_list_of_ints() -> None:
-    assert CODEC.decode(b(131, 107, 0, 3, b"abc")) == [97, 98, 99]
+def test_a_charlist_decodes_to_a_list_of_ints(codec: EtfCodec) -> None:
+    assert codec.decode(b(131, 107, 0, 3, b"abc")) == [97, 98, 99]
 
 
-def test_old_float_text_form_decodes() -> None:
+def test_old_float_text_form_decodes(codec: EtfCodec) -> None:
     text = b"%.20e" % 0.1
-    assert CODEC.decode(b(131, 99, text + b"\0" * (31 - len(text)))) == 0.1
+    assert codec.decode(b(131, 99, text + b"\0" * (31 - len(text)))) == 0.1
 
 
-def test_a_bitstring_with_whole_bytes_is_bytes_and_otherwise_an_error() -> None:
-    assert CODEC.decode(b(131, 77, u32(2), 8, b"ab")) == b"ab"
+def test_a_bitstring_with_whole_bytes_is_bytes_and_otherwise_an_error(codec: EtfCodec) -> None:
+    assert codec.decode(b(131, 77, u32(2), 8, b"ab")) == b"ab"
     with pytest.raises(DecodeError, match="bitstring"):
-        CODEC.decode(b(131, 77, u32(2), 3, b"ab"))
+        codec.decode(b(131, 77, u32(2), 3, b"ab"))
 
 
-def test_encode_frame_writes_top_level_keys_and_type_as_atoms_and_nested_atoms_as_binaries() -> (
-    None
-):
+def test_encode_frame_writes_top_level_keys_and_type_as_atoms_and_nested_atoms_as_binaries(
+    codec: EtfCodec,
+) -> None:
     frame = {"type": "error", "id": None, "error": {Atom("kind"): Atom("bad_frame")}}
-    got = CODEC.decode(CODEC.encode_frame(frame))
+    got = codec.decode(codec.encode_frame(frame))
     assert got == frame
     assert [type(k) for k in got] == [Atom, Atom, Atom]
     assert type(got["type"]) is Atom
@@ -120,17 +139,17 @@ def test_get_codec_returns_the_etf_codec() -> None:
     [{1, 2}, object(), 1j, float("nan"), float("inf"), -float("inf"), "\ud800", Atom("a" * 256)],
     ids=repr,
 )
-def test_values_the_wire_cannot_carry_are_an_encode_error(value: Any) -> None:
+def test_values_the_wire_cannot_carry_are_an_encode_error(value: Any, codec: EtfCodec) -> None:
     with pytest.raises(EncodeError):
-        CODEC.encode([value])
+        codec.encode([value])
 
 
-def test_an_encode_error_names_the_offending_type() -> None:
+def test_an_encode_error_names_the_offending_type(codec: EtfCodec) -> None:
     with pytest.raises(EncodeError, match="set"):
-        CODEC.encode({"x": {1}})
+        codec.encode({"x": {1}})
 
 
-def test_cyclic_and_too_deep_values_are_an_encode_error() -> None:
+def test_cyclic_and_too_deep_values_are_an_encode_error(codec: EtfCodec) -> None:
     cyclic: list[Any] = []
     cyclic.append(cyclic)
     deep: Any = []
@@ -138,12 +157,12 @@ def test_cyclic_and_too_deep_values_are_an_encode_error() -> None:
         deep = [deep]
     for value in (cyclic, deep):
         with pytest.raises(EncodeError, match="deep"):
-            CODEC.encode(value)
+            codec.encode(value)
 
 
-def test_decoding_an_improper_list_is_a_clear_error() -> None:
+def test_decoding_an_improper_list_is_a_clear_error(codec: EtfCodec) -> None:
     with pytest.raises(DecodeError, match="improper list"):
-        CODEC.decode(b(131, 108, u32(1), 97, 1, 97, 2))
+        codec.decode(b(131, 108, u32(1), 97, 1, 97, 2))
 
 
 @pytest.mark.parametrize(
@@ -167,29 +186,33 @@ def test_decoding_an_improper_list_is_a_clear_error() -> None:
         (b(131, 97, 1, 0), "trailing"),
     ],
 )
-def test_malformed_payloads_are_a_decode_error(payload: bytes, message: str) -> None:
+def test_malformed_payloads_are_a_decode_error(
+    payload: bytes, message: str, codec: EtfCodec
+) -> None:
     with pytest.raises(DecodeError, match=message):
-        CODEC.decode(payload)
+        codec.decode(payload)
 
 
-def test_a_hundred_thousand_deep_list_is_a_decode_error_not_a_crash() -> None:
+def test_a_hundred_thousand_deep_list_is_a_decode_error_not_a_crash(codec: EtfCodec) -> None:
     n = 100_000
     payload = b"\x83" + b(108, u32(1)) * n + b"\x6a" + b"\x6a" * n
     with pytest.raises(DecodeError, match="deep"):
-        CODEC.decode(payload)
+        codec.decode(payload)
     map_bomb = b"\x83" + b(116, u32(1), 97, 1) * n + b(116, u32(0))
     with pytest.raises(DecodeError, match="deep"):
-        CODEC.decode(map_bomb)
+        codec.decode(map_bomb)
 
 
-def test_nesting_within_the_limit_decodes() -> None:
-    codec = EtfCodec(max_depth=50)
+def test_nesting_within_the_limit_decodes(codec: EtfCodec, make_codec: MakeCodec) -> None:
+    shallow = make_codec(max_depth=50)
     value: Any = []
     for _ in range(50):
         value = [value]
-    assert codec.decode(codec.encode(value)) == value
+    assert shallow.decode(shallow.encode(value)) == value
     with pytest.raises(DecodeError):
-        codec.decode(CODEC.encode([value]))
+        shallow.decode(codec.encode([value]))
+    with pytest.raises(EncodeError):
+        shallow.encode([value])
 
 
 def compressed(body: bytes, declared: int | None = None) -> bytes:
@@ -197,24 +220,28 @@ def compressed(body: bytes, declared: int | None = None) -> bytes:
     return b(131, 80, u32(size), zlib.compress(body))
 
 
-def test_a_compressed_term_inflates_to_the_term() -> None:
-    body = CODEC.encode(["hello"] * 100)[1:]
-    assert CODEC.decode(compressed(body)) == ["hello"] * 100
+def test_a_compressed_term_inflates_to_the_term(codec: EtfCodec) -> None:
+    body = codec.encode(["hello"] * 100)[1:]
+    assert codec.decode(compressed(body)) == ["hello"] * 100
 
 
-def test_a_zip_bomb_declaring_a_small_size_is_a_decode_error_without_inflating_it_all() -> None:
+def test_a_zip_bomb_declaring_a_small_size_is_a_decode_error_without_inflating_it_all(
+    codec: EtfCodec,
+) -> None:
     bomb = b(109, u32(500_000_000)) + b"\x00" * 500_000_000
     payload = b(131, 80, u32(100), zlib.compress(bomb[:5] + b"\x00" * 50_000_000, 9))
     with pytest.raises(DecodeError, match="declared"):
-        CODEC.decode(payload)
+        codec.decode(payload)
 
 
-def test_a_compressed_term_declaring_more_than_the_limit_is_refused_before_inflating() -> None:
-    codec = EtfCodec(max_decompressed=1000)
+def test_a_compressed_term_declaring_more_than_the_limit_is_refused_before_inflating(
+    codec: EtfCodec, make_codec: MakeCodec
+) -> None:
+    small = make_codec(max_decompressed=1000)
     with pytest.raises(DecodeError, match="limit"):
-        codec.decode(compressed(b"\x6a", declared=1001))
+        small.decode(compressed(b"\x6a", declared=1001))
     with pytest.raises(DecodeError, match="limit"):
-        CODEC.decode(compressed(b"\x6a", declared=2**32 - 1))
+        codec.decode(compressed(b"\x6a", declared=2**32 - 1))
 
 
 @pytest.mark.parametrize(
@@ -227,11 +254,11 @@ def test_a_compressed_term_declaring_more_than_the_limit_is_refused_before_infla
         b(131, 80, u32(1), b"not zlib at all"),
     ],
 )
-def test_malformed_compressed_terms_are_a_decode_error(payload: bytes) -> None:
+def test_malformed_compressed_terms_are_a_decode_error(payload: bytes, codec: EtfCodec) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(payload)
+        codec.decode(payload)
 
 
-def test_payload_may_be_a_bytearray_or_memoryview() -> None:
-    wire = CODEC.encode({"a": [1, 2.5]})
-    assert CODEC.decode(bytearray(wire)) == CODEC.decode(memoryview(wire)) == {"a": [1, 2.5]}
+def test_payload_may_be_a_bytearray_or_memoryview(codec: EtfCodec) -> None:
+    wire = codec.encode({"a": [1, 2.5]})
+    assert codec.decode(bytearray(wire)) == codec.decode(memoryview(wire)) == {"a": [1, 2.5]}

@@ -14,12 +14,19 @@ from typing import Any
 import pytest
 
 from axon_port._types import Atom, FrozenList, FrozenMap
-from axon_port.codecs._etf import EtfCodec
+from axon_port.codecs._etf import SPEEDUPS_AVAILABLE, EtfCodec
 from axon_port.errors import DecodeError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "etf_golden.json"
 CASES: list[dict[str, Any]] = json.loads(DATA.read_text())["cases"]
-CODEC = EtfCodec()
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def codec(request: pytest.FixtureRequest) -> EtfCodec:
+    """``EtfCodec`` with the C accelerator, then pure Python (same cases, same results)."""
+    if request.param == "c" and not SPEEDUPS_AVAILABLE:
+        pytest.skip("the C accelerator (_etf_speedups) is not built")
+    return EtfCodec(speedups=request.param == "c")
 
 
 def from_desc(d: Any, key: bool = False) -> Any:
@@ -65,30 +72,34 @@ BY_NAME = [pytest.param(c, id=c["name"]) for c in CASES]
 
 
 @pytest.mark.parametrize(("case", "variant"), VARIANTS)
-def test_erlang_bytes_decode_to_the_described_python_value(case: Any, variant: str) -> None:
-    assert_same(CODEC.decode(bytes.fromhex(case["hex"][variant])), from_desc(case["value"]))
+def test_erlang_bytes_decode_to_the_described_python_value(
+    case: Any, variant: str, codec: EtfCodec
+) -> None:
+    assert_same(codec.decode(bytes.fromhex(case["hex"][variant])), from_desc(case["value"]))
 
 
 @pytest.mark.parametrize("case", BY_NAME)
-def test_encoding_reproduces_erlangs_bytes_or_round_trips(case: Any) -> None:
+def test_encoding_reproduces_erlangs_bytes_or_round_trips(case: Any, codec: EtfCodec) -> None:
     value = from_desc(case["value"])
-    ours = CODEC.encode(value)
+    ours = codec.encode(value)
     if case["canonical"]:
         assert ours.hex() == case["hex"]["minor2"]
     else:  # charlists and map key order differ from Erlang; the generator's --verify
-        assert_same(CODEC.decode(ours), value)  # checks that Erlang reads these back
+        assert_same(codec.decode(ours), value)  # checks that Erlang reads these back
 
 
 @pytest.mark.parametrize("case", BY_NAME)
-def test_every_truncated_prefix_of_an_erlang_term_is_a_decode_error(case: Any) -> None:
+def test_every_truncated_prefix_of_an_erlang_term_is_a_decode_error(
+    case: Any, codec: EtfCodec
+) -> None:
     for variant in ("default", "compressed"):
         data = bytes.fromhex(case["hex"][variant])
         for cut in range(len(data)):
             with pytest.raises(DecodeError):
-                CODEC.decode(data[:cut])
+                codec.decode(data[:cut])
 
 
 @pytest.mark.parametrize("case", BY_NAME)
-def test_an_erlang_term_followed_by_junk_is_a_decode_error(case: Any) -> None:
+def test_an_erlang_term_followed_by_junk_is_a_decode_error(case: Any, codec: EtfCodec) -> None:
     with pytest.raises(DecodeError, match="trailing"):
-        CODEC.decode(bytes.fromhex(case["hex"]["default"]) + b"\x00")
+        codec.decode(bytes.fromhex(case["hex"]["default"]) + b"\x00")

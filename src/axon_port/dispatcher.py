@@ -241,25 +241,30 @@ class Dispatcher:
             return
         req_id = request.id
         assert req_id is not None
-        if req_id in self.inflight:
-            self._send_error(req_id, BadRequest(f"id {req_id} is already in flight"))
-            return
         entry = self._handlers.get(op)
-        if entry is None:
-            self._send_error(req_id, BadRequest(f"op {op!r} is not served by this worker"))
-            return
-        if not self.accepting:
-            self._send_error(
-                req_id, AxonError("worker is shutting down", kind="shutting_down", retryable=True)
-            )
-            return
-        if len(self.inflight) >= self.max_inflight:
-            self._send_error(
-                req_id,
-                Busy(f"{len(self.inflight)} requests in flight (max_inflight {self.max_inflight})"),
-            )
+        if (
+            entry is None
+            or req_id in self.inflight
+            or not self.accepting
+            or len(self.inflight) >= self.max_inflight
+        ):
+            self._refuse(op, req_id)
             return
         self._start(op, req_id, params, *entry)
+
+    def _refuse(self, op: str, req_id: int) -> None:
+        """Answer a well-formed request that cannot be started now."""
+        if op not in self._handlers:
+            exc: AxonError = BadRequest(f"op {op!r} is not served by this worker")
+        elif req_id in self.inflight:
+            exc = BadRequest(f"id {req_id} is already in flight")
+        elif not self.accepting:
+            exc = AxonError("worker is shutting down", kind="shutting_down", retryable=True)
+        else:
+            exc = Busy(
+                f"{len(self.inflight)} requests in flight (max_inflight {self.max_inflight})"
+            )
+        self._send_error(req_id, exc)
 
     def _notify(self, op: str, params: Mapping[str, Any]) -> None:
         if op == "cancel":

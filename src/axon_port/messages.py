@@ -74,7 +74,7 @@ OP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """One decoded request: ``op``, the ``id`` it opens (``None`` for ``cancel``), its params."""
 
@@ -93,18 +93,21 @@ def parse_request(term: Any) -> Request:
         raise BadRequest(f"a request must be a map, got {type(term).__name__}")
     raw_id = term.get("id")
     req_id = raw_id if _is_int(raw_id) else None
-    op = term.get("op")
-    if not isinstance(op, str):
+    raw_op = term.get("op")
+    if not isinstance(raw_op, str):
         raise BadRequest("a request needs an op (atom or binary)", details={"id": req_id})
-    op = str(op)
-    if op == "cancel":
+    # The canonical plain str for a known op (an Atom key finds it too).
+    op = _OP_NAMES.get(raw_op)
+    if op is None:
+        op = str(raw_op)
+    elif op == "cancel":
         if not _is_int(term.get("target")):
             raise BadRequest("cancel needs an integer target", details={"id": req_id})
         return Request(op, None, term)
     if req_id is None:
         what = "missing" if raw_id is None else f"not an integer ({type(raw_id).__name__})"
         raise BadRequest(f"request id is {what}", details={"id": None, "op": op})
-    if op not in OP_FIELDS:
+    if op not in _OP_NAMES:
         raise BadRequest(f"unknown op {op!r}", details={"id": req_id, "op": op})
     return Request(op, req_id, term)
 
@@ -124,6 +127,7 @@ def check_fields(op: str, params: Mapping[str, Any]) -> None:
     raise BadRequest(f"{op}: unknown field(s) {', '.join(sorted(unknown))}")
 
 
+_OP_NAMES = {op: op for op in OP_FIELDS}
 _ALLOWED = {
     op: (required | optional | {"op", "id"}, required)
     for op, (required, optional) in OP_FIELDS.items()

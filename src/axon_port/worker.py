@@ -191,17 +191,18 @@ class Worker:
         entry = self.registry.functions.get(name) if isinstance(name, str) else None
         if entry is None:
             raise UnknownFunction(f"no function registered as {name!r}", details={"function": name})
-        args = params.get("args", [])
-        kwargs = params.get("kwargs", {})
+        args = params.get("args", ())
         if args is None:
-            args = []
+            args = ()
+        elif type(args) is not list and type(args) is not tuple:
+            raise BadRequest("call: args must be a list")
+        kwargs = params.get("kwargs")
         if kwargs is None:
             kwargs = {}
-        if not isinstance(args, list | tuple):
-            raise BadRequest("call: args must be a list")
-        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-            raise BadRequest("call: kwargs must be a map with atom or binary keys")
-        kwargs = {str(k): v for k, v in kwargs.items()}
+        elif kwargs or type(kwargs) is not dict:
+            if type(kwargs) is not dict or not all(isinstance(k, str) for k in kwargs):
+                raise BadRequest("call: kwargs must be a map with atom or binary keys")
+            kwargs = {str(k): v for k, v in kwargs.items()}
         self._check_arity(entry, args, kwargs)
         if entry.is_async:
             return self._await_function(entry, entry.fn(*args, **kwargs))

@@ -95,9 +95,16 @@ def _rebuild(x: Any, as_key: bool) -> Any:
 
 
 class MsgpackCodec:
-    """msgpack codec with the same Python-side mapping as the ETF codec."""
+    """msgpack codec with the same Python-side mapping as the ETF codec.
+
+    Not thread-safe (it reuses one packer): use it from the event loop thread.
+    """
 
     name = "msgpack"
+
+    def __init__(self) -> None:
+        # One reusable packer: cheaper than packb()'s new Packer per frame.
+        self._packer = msgpack.Packer(use_bin_type=True, default=_default, autoreset=True)
 
     def decode(self, payload: bytes) -> Any:
         """Decode exactly one msgpack object. Raises ``DecodeError`` only."""
@@ -135,12 +142,15 @@ class MsgpackCodec:
     def encode(self, term: Any) -> bytes:
         """Encode ``term`` (``Atom`` as str, tuples as arrays). Raises ``EncodeError`` only."""
         try:
-            out: bytes = msgpack.packb(term, use_bin_type=True, default=_default)
+            out: bytes = self._packer.pack(term)
         except EncodeError:
+            self._packer.reset()
             raise
         except OverflowError:
+            self._packer.reset()
             raise EncodeError("integer does not fit in 64 bits") from None
         except (ValueError, TypeError, UnicodeEncodeError, RecursionError) as e:
+            self._packer.reset()
             raise EncodeError(f"cannot encode value: {e}") from None
         if _NONFINITE_RE.search(out) is not None:
             _check_finite(term)

@@ -55,8 +55,25 @@ class InProcessWorker:
         self.worker: Worker | None = None
         self.ready: Frame = {}
 
+    def hold_output(self) -> None:
+        """Act like a client that stops reading: ``drain()`` blocks until :meth:`release_output`."""
+        self._released.clear()
+
+    def release_output(self) -> None:
+        """The client reads again: blocked ``drain()`` calls return."""
+        self._released.set()
+
+    async def _drain(self) -> None:
+        self.drains += 1
+        await self._released.wait()
+
     async def __aenter__(self) -> InProcessWorker:
-        self.worker = Worker(self.config, self._on_output, registry=self.registry)
+        self._released = asyncio.Event()
+        self._released.set()
+        self.drains = 0
+        self.worker = Worker(
+            self.config, self._on_output, drain=self._drain, registry=self.registry
+        )
         self._decoder = FrameDecoder(self.config.max_frame)
         if self._forward_logs:
             self._log_handler = FrameLogHandler(

@@ -27,6 +27,7 @@ _F64 = struct.Struct(">d").unpack_from
 _MISS: Any = object()
 _SPECIAL: dict[str, Any] = {"nil": None, "true": True, "false": False}
 _CACHE_MAX = 4096
+_CACHE_KEY_MAX = 260  # longer atoms (legal up to 64 KB) are not cached: bounded memory
 _atom_dec_cache: dict[bytes, Any] = {}
 
 _TAG_NAMES = {
@@ -54,7 +55,7 @@ def _atom(data: bytes, pos: int, start: int, end: int, utf8: bool) -> Any:
     value = _SPECIAL.get(name, _MISS)
     if value is _MISS:
         value = Atom(name)
-    if len(_atom_dec_cache) < _CACHE_MAX:
+    if len(_atom_dec_cache) < _CACHE_MAX and end - pos <= _CACHE_KEY_MAX:
         _atom_dec_cache[data[pos:end]] = value
     return value
 

@@ -89,6 +89,7 @@ rd_u16(const unsigned char *p)
 
 /* Atom cache: direct-mapped, keyed by the raw encoded atom (tag, length, name). */
 #define ACACHE_SIZE 4096
+#define ACACHE_KEY_MAX 260
 typedef struct {
     PyObject *key;   /* bytes, or NULL */
     PyObject *value; /* Atom, None, True or False */
@@ -146,6 +147,8 @@ dec_atom(const unsigned char *data, Py_ssize_t pos, Py_ssize_t start, Py_ssize_t
         if (value == NULL)
             return NULL;
     }
+    if (rawlen > ACACHE_KEY_MAX) /* long atoms are not cached: bounded memory */
+        return value;
     PyObject *key = PyBytes_FromStringAndSize((const char *)raw, rawlen);
     if (key == NULL) {
         Py_DECREF(value);

@@ -33,12 +33,27 @@ defmodule AxonPort.Worker do
 
   This module is the transport; the user-facing API (retries, sessions, pools)
   is `AxonPort`.
+
+  ## Layout
+
+  This module holds the client functions and the GenServer callbacks; the
+  helpers they call run in this process and take and return its state:
+
+    * `AxonPort.Worker.Launch` — launcher, port options, the startup handshake,
+      closing and reaping the OS process;
+    * `AxonPort.Worker.Frames` — routing of decoded frames;
+    * `AxonPort.Worker.Pending` — in-flight requests (`id => Request`), their
+      replies, cancellation and fail-all on exit;
+    * `AxonPort.Worker.Tools` — `tool_call` → supervised task → `tool_result`;
+    * `AxonPort.Worker.Events` — `log` frames to `Logger`, run telemetry;
+    * `AxonPort.Worker.Wire` — encoding, ids, writing frames to the port.
   """
 
   use GenServer
   require Logger
 
-  alias AxonPort.{Error, Telemetry}
+  alias AxonPort.Error
+  alias AxonPort.Worker.{Frames, Launch, Pending, Tools, Wire}
 
   @type server :: GenServer.server()
 
@@ -65,26 +80,6 @@ defmodule AxonPort.Worker do
           | {:workflows, [module()]}
           | {:pool, term()}
           | {:task_supervisor, GenServer.server()}
-
-  defmodule Request do
-    @moduledoc false
-    # One in-flight request. `from` is nil for streams (their consumer gets
-    # messages instead); `tools` maps tool names to Elixir handlers for runs.
-    defstruct [
-      :id,
-      :op,
-      :from,
-      :stream_to,
-      :ref,
-      :monitor,
-      :agent,
-      :started,
-      :local,
-      tools: %{},
-      deps: nil,
-      tasks: %{}
-    ]
-  end
 
   # ---------------------------------------------------------------------------
   # Client side (used by AxonPort; callable directly)
@@ -198,11 +193,9 @@ defmodule AxonPort.Worker do
   def load(server), do: GenServer.call(server, :load)
 
   @doc false
-  def encode(term), do: :erlang.term_to_binary(term)
+  def encode(term), do: Wire.encode(term)
 
-  # Unique among this node's requests; a collision with a request from another
-  # node is detected by the worker GenServer and resolved there.
-  defp new_id, do: System.unique_integer([:positive, :monotonic])
+  defp new_id, do: Wire.new_id()
 
   defp exit_failure({:noproc, _}), do: :noproc
   defp exit_failure({{:nodedown, _}, _} = r), do: {:worker_down, r}
@@ -218,24 +211,12 @@ defmodule AxonPort.Worker do
     # Frames are decoded with [:safe]: the protocol's atoms must exist first.
     _ = AxonPort.Protocol.frame_atoms()
 
-    launcher = Keyword.get_lazy(opts, :launcher, &default_launcher/0)
+    launcher = Launch.launcher(opts)
 
-    port_opts =
-      [:binary, {:packet, 4}, :exit_status, :hide, args: worker_args(opts)] ++
-        if(Keyword.get(opts, :mode, :fds) == :fds, do: [:nouse_stdio], else: []) ++
-        env_opt(Keyword.get(opts, :env, []))
-
-    case open_port(launcher, port_opts) do
+    case Launch.open(launcher, opts) do
       {:ok, port} -> handshake(port, opts)
       {:error, reason} -> {:stop, {:launcher_failed, launcher, reason}}
     end
-  end
-
-  defp open_port(launcher, port_opts) do
-    {:ok, Port.open({:spawn_executable, launcher}, port_opts)}
-  rescue
-    e in ErlangError -> {:error, e.original}
-    e in ArgumentError -> {:error, Exception.message(e)}
   end
 
   defp handshake(port, opts) do
@@ -254,159 +235,42 @@ defmodule AxonPort.Worker do
       kill_grace: Keyword.get(opts, :kill_grace, 2_000)
     }
 
-    with {:ok, state} <- await_ready(state, Keyword.get(opts, :ready_timeout, 15_000)),
-         {:ok, state} <- define_startup_agents(state, opts) do
+    with {:ok, state} <- Launch.await_ready(state, Keyword.get(opts, :ready_timeout, 15_000)),
+         {:ok, state} <- Launch.define_agents(state, opts) do
       if pool = opts[:pool], do: :pg.join(AxonPort.PG, {AxonPort.Pool, pool}, self())
       {:ok, state}
     else
       {:error, reason} ->
-        close_and_reap(state)
+        Launch.close_and_reap(state)
         {:stop, reason}
-    end
-  end
-
-  defp default_launcher do
-    Application.get_env(:axon_port, :launcher) ||
-      raise ArgumentError, "no :launcher option and no `config :axon_port, launcher: ...`"
-  end
-
-  defp worker_args(opts) do
-    mode = if Keyword.get(opts, :mode, :fds) == :fds, do: ["--fds", "3,4"], else: []
-
-    ["--codec", "etf"] ++
-      mode ++
-      Enum.flat_map(Keyword.get(opts, :modules, []), &["--module", to_string(&1)]) ++
-      flag(opts, :max_frame, "--max-frame") ++
-      flag(opts, :max_inflight, "--max-inflight") ++
-      flag(opts, :log_level, "--log-level") ++
-      Enum.map(Keyword.get(opts, :args, []), &to_string/1)
-  end
-
-  defp flag(opts, key, name) do
-    case Keyword.fetch(opts, key) do
-      {:ok, v} -> [name, to_string(v)]
-      :error -> []
-    end
-  end
-
-  defp env_opt([]), do: []
-
-  defp env_opt(env) do
-    [env: Enum.map(env, fn {k, v} -> {to_charlist(k), v && to_charlist(v)} end)]
-  end
-
-  defp await_ready(%{port: port} = state, timeout) do
-    deadline = deadline(timeout)
-
-    receive do
-      {^port, {:data, bin}} ->
-        case AxonPort.Protocol.decode(bin) do
-          {:ok, %{type: :ready, protocol: 1} = ready} ->
-            limits = Map.get(ready, :limits) || %{}
-            {:ok, %{state | ready: ready, max_frame: limits["max_frame"]}}
-
-          {:ok, %{type: :ready} = ready} ->
-            {:error, {:unsupported_protocol, ready}}
-
-          {:ok, %{type: :log} = log} ->
-            log_frame(log, state)
-            await_ready(state, remaining(deadline))
-
-          other ->
-            {:error, {:unexpected_frame, other}}
-        end
-
-      {^port, {:exit_status, status}} ->
-        {:error, {:worker_exit, status}}
-
-      {:EXIT, ^port, reason} ->
-        {:error, {:worker_exit, reason}}
-    after
-      remaining(deadline) -> {:error, :ready_timeout}
-    end
-  end
-
-  defp deadline(:infinity), do: :infinity
-  defp deadline(ms), do: System.monotonic_time(:millisecond) + ms
-
-  defp remaining(:infinity), do: :infinity
-  defp remaining(d), do: max(d - System.monotonic_time(:millisecond), 0)
-
-  # Defines the startup agents synchronously (nothing else is served yet), so
-  # the first run after start_link/1 — or after a restart — finds them.
-  defp define_startup_agents(state, opts) do
-    agents =
-      Keyword.get(opts, :agents, []) ++
-        Enum.flat_map(Keyword.get(opts, :workflows, []), & &1.__agents__())
-
-    timeout = Keyword.get(opts, :define_timeout, 30_000)
-
-    Enum.reduce_while(agents, {:ok, state}, fn {name, spec}, {:ok, state} ->
-      {wire_spec, local} = AxonPort.Spec.to_wire(spec)
-      name = to_string(name)
-      id = new_id()
-      send_frame(state, encode(%{op: :define_agent, id: id, name: name, spec: wire_spec}))
-
-      case await_reply(state, id, deadline(timeout)) do
-        {:ok, %{type: :result}} ->
-          {:cont, {:ok, put_in(state.agents[name], local)}}
-
-        {:ok, %{type: :error, error: err}} ->
-          {:halt, {:error, {:define_agent_failed, name, Error.from_wire(err)}}}
-
-        {:error, reason} ->
-          {:halt, {:error, reason}}
-      end
-    end)
-  end
-
-  defp await_reply(%{port: port} = state, id, deadline) do
-    receive do
-      {^port, {:data, bin}} ->
-        case AxonPort.Protocol.decode(bin) do
-          {:ok, %{id: ^id, type: type} = frame} when type in [:result, :error] ->
-            {:ok, frame}
-
-          {:ok, %{type: :log} = log} ->
-            log_frame(log, state)
-            await_reply(state, id, deadline)
-
-          _other ->
-            await_reply(state, id, deadline)
-        end
-
-      {^port, {:exit_status, status}} ->
-        {:error, {:worker_exit, status}}
-
-      {:EXIT, ^port, reason} ->
-        {:error, {:worker_exit, reason}}
-    after
-      remaining(deadline) -> {:error, :define_timeout}
     end
   end
 
   @impl true
   def handle_call({:request, id, frame, meta}, from, state) do
-    start_request(id, frame, meta, from, nil, state)
+    case Pending.start(id, frame, meta, from, nil, state) do
+      {:ok, state} -> {:noreply, state}
+      {:error, _} = error -> {:reply, error, state}
+    end
   end
 
   def handle_call({:stream, id, frame, meta}, {caller, _} = _from, state) do
     to = Keyword.get(meta, :to, caller)
     ref = make_ref()
 
-    case start_request(id, frame, Keyword.put(meta, :ref, ref), nil, to, state) do
-      {:noreply, state} -> {:reply, {:ok, ref}, state}
-      {:reply, error, state} -> {:reply, error, state}
+    case Pending.start(id, frame, Keyword.put(meta, :ref, ref), nil, to, state) do
+      {:ok, state} -> {:reply, {:ok, ref}, state}
+      {:error, _} = error -> {:reply, error, state}
     end
   end
 
   def handle_call(:os_pid, _from, state), do: {:reply, state.os_pid, state}
-  def handle_call(:load, _from, state), do: {:reply, map_size(state.pending), state}
+  def handle_call(:load, _from, state), do: {:reply, Pending.count(state), state}
 
   def handle_call(:info, _from, state) do
     info = %{
       os_pid: state.os_pid,
-      pending: map_size(state.pending),
+      pending: Pending.count(state),
       ready: state.ready,
       agents: Map.keys(state.agents)
     }
@@ -416,31 +280,18 @@ defmodule AxonPort.Worker do
 
   @impl true
   def handle_cast({:cancel_id, id}, state) do
-    if Map.has_key?(state.pending, id), do: send_frame(state, encode(%{op: :cancel, target: id}))
+    Pending.cancel(state, id)
     {:noreply, state}
   end
 
   def handle_cast({:cancel_ref, ref}, state) do
-    case state.refs do
-      %{^ref => id} -> handle_cast({:cancel_id, id}, state)
-      _ -> {:noreply, state}
-    end
+    Pending.cancel_ref(state, ref)
+    {:noreply, state}
   end
 
   @impl true
   def handle_info({port, {:data, bin}}, %{port: port} = state) do
-    case AxonPort.Protocol.decode(bin) do
-      {:ok, frame} ->
-        {:noreply, handle_frame(frame, state)}
-
-      {:error, :undecodable} ->
-        Logger.error(
-          "axon_port worker #{state.os_pid}: undecodable frame of #{byte_size(bin)} bytes " <>
-            "(an atom outside protocol 1?): #{inspect(binary_part(bin, 0, min(byte_size(bin), 200)))}"
-        )
-
-        {:noreply, state}
-    end
+    {:noreply, Frames.handle_data(bin, state)}
   end
 
   def handle_info({port, {:exit_status, status}}, %{port: port} = state) do
@@ -455,20 +306,17 @@ defmodule AxonPort.Worker do
   def handle_info({task_ref, result}, %{tasks: tasks} = state)
       when is_reference(task_ref) and is_map_key(tasks, task_ref) do
     Process.demonitor(task_ref, [:flush])
-    {:noreply, tool_done(task_ref, result, state)}
+    {:noreply, Tools.done(task_ref, result, state)}
   end
 
   def handle_info({:DOWN, mref, :process, _pid, reason}, %{tasks: tasks} = state)
       when is_map_key(tasks, mref) do
-    {:noreply, tool_done(mref, {:error, "tool crashed: #{inspect(reason)}", false}, state)}
+    {:noreply, Tools.done(mref, {:error, "tool crashed: #{inspect(reason)}", false}, state)}
   end
 
   # A stream consumer or run caller died: cancel what it was waiting for.
   def handle_info({:DOWN, mref, :process, _pid, _reason}, state) do
-    state.pending
-    |> Enum.filter(fn {_id, req} -> req.monitor == mref end)
-    |> Enum.each(fn {id, _} -> send_frame(state, encode(%{op: :cancel, target: id})) end)
-
+    Pending.cancel_monitored(state, mref)
     {:noreply, state}
   end
 
@@ -481,348 +329,16 @@ defmodule AxonPort.Worker do
 
   @impl true
   def terminate(reason, state) do
-    fail_all({:worker_exit, shutdown_reason(reason)}, state)
-    close_and_reap(state)
+    Pending.fail_all({:worker_exit, shutdown_reason(reason)}, state)
+    Launch.close_and_reap(state)
     :ok
   end
 
   defp shutdown_reason({:shutdown, {:worker_exit, _} = r}), do: elem(r, 1)
   defp shutdown_reason(reason), do: reason
 
-  # ---------------------------------------------------------------------------
-  # Requests
-
-  defp start_request(id, frame, meta, from, stream_to, state) do
-    cond do
-      state.max_frame && byte_size(frame) > state.max_frame ->
-        err = %Error{
-          kind: "bad_frame",
-          message:
-            "request of #{byte_size(frame)} bytes exceeds the worker's max_frame (#{state.max_frame})"
-        }
-
-        {:reply, {:error, err}, state}
-
-      Map.has_key?(state.pending, id) ->
-        # An id from another node's counter collided with one in flight.
-        payload = :erlang.binary_to_term(frame)
-        new = System.unique_integer([:positive, :monotonic])
-        start_request(new, encode(%{payload | id: new}), meta, from, stream_to, state)
-
-      true ->
-        op = Keyword.fetch!(meta, :op)
-        agent = meta[:agent]
-        local = if op == :run, do: Map.get(state.agents, agent, %{}), else: %{}
-        {frame, deps} = with_default_deps(frame, meta[:deps], local[:deps])
-
-        req = %Request{
-          id: id,
-          op: op,
-          from: from,
-          stream_to: stream_to,
-          ref: meta[:ref],
-          agent: agent,
-          tools: Map.merge(Map.get(local, :tools, %{}), meta[:tools] || %{}),
-          deps: deps,
-          local: meta[:local],
-          monitor: monitor_for(op, from, stream_to),
-          started: System.monotonic_time()
-        }
-
-        send_frame(state, frame)
-        if op == :run, do: run_event(:start, req, %{}, state)
-
-        state = put_in(state.pending[id], req)
-        state = if req.ref, do: put_in(state.refs[req.ref], id), else: state
-        {:noreply, state}
-    end
-  end
-
-  # Default deps of an agent defined with `deps:` are merged under the run's own.
-  defp with_default_deps(frame, deps, nil), do: {frame, deps}
-
-  defp with_default_deps(frame, deps, defaults) do
-    deps = Map.merge(defaults, deps || %{})
-    {encode(Map.put(:erlang.binary_to_term(frame), :deps, deps)), deps}
-  end
-
-  defp monitor_for(_op, nil, pid) when is_pid(pid), do: Process.monitor(pid)
-  defp monitor_for(:run, {pid, _}, _), do: Process.monitor(pid)
-  defp monitor_for(_, _, _), do: nil
-
-  defp send_frame(%{port: port}, frame) do
-    Port.command(port, frame)
-  rescue
-    # The port is already closed; the exit_status / EXIT message will follow.
-    ArgumentError -> false
-  end
-
-  defp handle_frame(%{type: :chunk, id: id} = frame, state) do
-    case state.pending do
-      %{^id => %Request{stream_to: to, ref: ref}} when is_pid(to) ->
-        send(to, {:axon_port, ref, {:chunk, frame[:event], frame[:data]}})
-
-      _ ->
-        :ok
-    end
-
-    state
-  end
-
-  defp handle_frame(%{type: :tool_call, id: id, call_id: call_id} = frame, state) do
-    tool = to_string(frame[:tool])
-
-    case state.pending do
-      %{^id => %Request{tools: %{^tool => handler}} = req} ->
-        ctx = %{
-          run_id: id,
-          call_id: call_id,
-          tool: tool,
-          agent: req.agent,
-          deps: req.deps,
-          worker: self()
-        }
-
-        args = frame[:args] || %{}
-
-        task =
-          Task.Supervisor.async_nolink(state.task_sup, fn ->
-            AxonPort.Tool.invoke(handler, args, ctx)
-          end)
-
-        state = put_in(state.tasks[task.ref], {id, call_id})
-        put_in(state.pending[id].tasks[task.ref], task.pid)
-
-      %{^id => _} ->
-        send_tool_result(
-          state,
-          id,
-          call_id,
-          {:error, "no Elixir handler for tool #{tool}", false}
-        )
-
-        state
-
-      _ ->
-        state
-    end
-  end
-
-  defp handle_frame(%{type: :log} = frame, state) do
-    log_frame(frame, state)
-    state
-  end
-
-  defp handle_frame(%{type: type, id: id} = frame, state)
-       when type in [:result, :error, :pong] do
-    case Map.pop(state.pending, id) do
-      {nil, _} ->
-        if id == nil, do: Logger.warning("axon_port worker: error frame #{inspect(frame)}")
-        state
-
-      {req, pending} ->
-        reply = terminal_reply(req, frame)
-        finish(req, reply, state)
-        state = %{state | pending: pending, refs: Map.delete(state.refs, req.ref)}
-
-        case {req.op, reply} do
-          {:define_agent, {:ok, _}} -> put_in(state.agents[req.agent], req.local)
-          _ -> state
-        end
-    end
-  end
-
-  defp handle_frame(frame, state) do
-    Logger.warning("axon_port worker: unexpected frame #{inspect(frame)}")
-    state
-  end
-
-  defp terminal_reply(_req, %{type: :pong}), do: :ok
-  defp terminal_reply(_req, %{type: :error, error: err}), do: {:error, Error.from_wire(err)}
-
-  defp terminal_reply(%Request{op: :run}, %{type: :result} = frame) do
-    {:ok,
-     %{
-       output: frame[:output],
-       usage: frame[:usage] || %{},
-       messages: frame[:messages] || [],
-       elapsed_ms: frame[:elapsed_ms]
-     }}
-  end
-
-  defp terminal_reply(_req, %{type: :result} = frame), do: {:ok, frame[:output]}
-
-  # Delivers a request's terminal reply and cleans up what it held.
-  defp finish(%Request{} = req, reply, state) do
-    if req.monitor, do: Process.demonitor(req.monitor, [:flush])
-
-    for {_ref, pid} <- req.tasks do
-      Task.Supervisor.terminate_child(state.task_sup, pid)
-    end
-
-    if req.op == :run do
-      case reply do
-        {:ok, result} -> run_event(:stop, req, result, state)
-        {:error, reason} -> run_event(:exception, req, reason, state)
-      end
-    end
-
-    cond do
-      req.from ->
-        GenServer.reply(req.from, reply)
-
-      req.stream_to ->
-        msg =
-          case reply do
-            {:ok, result} -> {:result, result}
-            {:error, reason} -> {:error, reason}
-          end
-
-        send(req.stream_to, {:axon_port, req.ref, msg})
-
-      true ->
-        :ok
-    end
-  end
-
   defp worker_exited(failure, state) do
-    state = fail_all(failure, state)
+    state = Pending.fail_all(failure, state)
     {:stop, {:shutdown, failure}, state}
-  end
-
-  defp fail_all(failure, state) do
-    for {_id, req} <- state.pending, do: finish(req, {:error, failure}, state)
-    %{state | pending: %{}, refs: %{}, tasks: %{}}
-  end
-
-  # ---------------------------------------------------------------------------
-  # Elixir tools
-
-  defp tool_done(task_ref, result, state) do
-    {{run_id, call_id}, tasks} = Map.pop(state.tasks, task_ref)
-    state = %{state | tasks: tasks}
-
-    case state.pending do
-      %{^run_id => req} ->
-        send_tool_result(state, run_id, call_id, result)
-        put_in(state.pending[run_id], %{req | tasks: Map.delete(req.tasks, task_ref)})
-
-      _ ->
-        state
-    end
-  end
-
-  defp send_tool_result(state, run_id, call_id, result) do
-    base = %{op: :tool_result, id: run_id, call_id: call_id}
-
-    msg =
-      case result do
-        {:ok, value} -> Map.put(base, :ok, value)
-        {:error, message, retry?} -> Map.merge(base, %{error: message, retry: retry?})
-      end
-
-    frame =
-      try do
-        encode(msg)
-      rescue
-        e -> encode(Map.merge(base, %{error: Exception.message(e), retry: false}))
-      end
-
-    send_frame(state, frame)
-  end
-
-  # ---------------------------------------------------------------------------
-  # Logs and telemetry
-
-  @levels %{
-    "debug" => :debug,
-    "info" => :info,
-    "warning" => :warning,
-    "warn" => :warning,
-    "error" => :error,
-    "critical" => :critical
-  }
-
-  defp log_frame(frame, state) do
-    level = Map.get(@levels, to_string(frame[:level]), :info)
-
-    Logger.log(level, fn -> to_string(frame[:message]) end,
-      axon_port: true,
-      py_logger: frame[:logger],
-      request_id: frame[:id],
-      os_pid: state.os_pid
-    )
-  end
-
-  defp run_event(:start, req, _, state) do
-    Telemetry.execute(
-      [:axon_port, :run, :start],
-      %{system_time: System.system_time(), monotonic_time: req.started},
-      event_meta(req, state)
-    )
-  end
-
-  defp run_event(:stop, req, result, state) do
-    usage = result.usage
-
-    Telemetry.execute(
-      [:axon_port, :run, :stop],
-      %{
-        duration: System.monotonic_time() - req.started,
-        input_tokens: token(usage, "input_tokens"),
-        output_tokens: token(usage, "output_tokens"),
-        total_tokens: token(usage, "total_tokens"),
-        requests: token(usage, "requests")
-      },
-      Map.put(event_meta(req, state), :usage, usage)
-    )
-  end
-
-  defp run_event(:exception, req, reason, state) do
-    Telemetry.execute(
-      [:axon_port, :run, :exception],
-      %{duration: System.monotonic_time() - req.started},
-      Map.merge(event_meta(req, state), %{kind: :error, reason: reason, stacktrace: []})
-    )
-  end
-
-  defp token(usage, key) when is_map(usage) do
-    case Map.get(usage, key) do
-      n when is_integer(n) -> n
-      _ -> 0
-    end
-  end
-
-  defp token(_, _), do: 0
-
-  defp event_meta(req, state) do
-    %{
-      worker: self(),
-      os_pid: state.os_pid,
-      request_id: req.id,
-      ref: req.ref,
-      agent: req.agent,
-      stream: req.stream_to != nil
-    }
-  end
-
-  # ---------------------------------------------------------------------------
-  # Shutdown
-
-  defp close_and_reap(%{port: port, os_pid: os_pid, kill_grace: grace}) do
-    try do
-      Port.close(port)
-    rescue
-      ArgumentError -> :ok
-    end
-
-    # EOF makes the worker exit on its own; kill it only if it lingers.
-    unless AxonPort.OS.wait_exit(os_pid, grace) do
-      Logger.warning("axon_port worker #{os_pid} still alive #{grace} ms after EOF; killing it")
-      AxonPort.OS.kill(os_pid)
-      AxonPort.OS.wait_exit(os_pid, 1_000)
-    end
-
-    :ok
   end
 end

@@ -1,0 +1,42 @@
+defmodule AxonPort.Worker.Request do
+  @moduledoc """
+  One in-flight request of an `AxonPort.Worker`.
+
+  `from` is the `GenServer.call/3` caller, nil for streams (their consumer,
+  `stream_to`, gets messages under `ref` instead). `monitor` watches the stream
+  consumer, or a run's caller, so the request is cancelled when it dies. For
+  runs, `tools` maps tool names to Elixir handlers, `deps` are the run's
+  dependencies and `tasks` the tool tasks still running (`task ref => pid`);
+  for `define_agent`, `local` is what stays in Elixir (handlers, default deps).
+  """
+
+  defstruct [
+    :id,
+    :op,
+    :from,
+    :stream_to,
+    :ref,
+    :monitor,
+    :agent,
+    :started,
+    :local,
+    tools: %{},
+    deps: nil,
+    tasks: %{}
+  ]
+
+  @type t :: %__MODULE__{
+          id: integer(),
+          op: atom(),
+          from: GenServer.from() | nil,
+          stream_to: pid() | nil,
+          ref: reference() | nil,
+          monitor: reference() | nil,
+          agent: String.t() | nil,
+          started: integer(),
+          local: map() | nil,
+          tools: %{optional(String.t()) => term()},
+          deps: map() | nil,
+          tasks: %{optional(reference()) => pid()}
+        }
+end

@@ -41,9 +41,10 @@ def wait_gone(pid: int, deadline_s: float) -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 @pytest.mark.parametrize("codec", ["etf", "msgpack"])
-def test_ping_and_call_through_a_real_worker(codec: str) -> None:
-    with PortClient.spawn(codec, ARGS) as c:
+def test_ping_and_call_through_a_real_worker(codec: str, loop: str) -> None:
+    with PortClient.spawn(codec, [*ARGS, "--loop", loop]) as c:
         assert c.ready["type"] == "ready" and c.ready["pid"] == c.pid
         assert c.request({"op": "ping", "id": 1}) == {"type": "pong", "id": 1}
         assert c.request({"op": "call", "id": 2, "function": "add", "args": [2, 3]})["output"] == 5

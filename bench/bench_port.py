@@ -355,6 +355,9 @@ def bench_soak(n: int, warm: int) -> None:
         ("worker etf", lambda: L.spawn_worker("etf", "--module", FIXTURE)[0], "etf"),
     ):
         p = make()
+        # Let the background `import pydantic_ai` finish first: its memory is
+        # start-up, not growth.
+        wait_stable_rss(p.pid)
         frames = request_frames(codec, "call", 1024)
         L.pipelined(p, frames, warm, 64)
         time.sleep(0.2)

@@ -164,8 +164,6 @@ class Dispatcher:
         self.served: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.started = time.monotonic()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     # -- registration ------------------------------------------------------
 
@@ -299,7 +297,6 @@ class Dispatcher:
             return
         inflight = _Inflight(ctx)
         self.inflight[req_id] = inflight
-        self._idle.clear()
         # The task copies the current context: set the id for it (and its logs).
         token = current_request_id.set(req_id)
         try:
@@ -318,8 +315,6 @@ class Dispatcher:
         del self.inflight[ctx.id]
         if inflight.timer is not None:
             inflight.timer.cancel()
-        if not self.inflight:
-            self._idle.set()
         self.served[ctx.op] += 1
         if task.cancelled():
             self._send_error(ctx.id, interrupted_error(ctx.cancel_reason))

@@ -8,15 +8,15 @@ disabled for the whole session except the loopback OpenAI server's.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from pydantic_ai import RunContext, models
 from pydantic_ai.models import Model
+from waiting import run as run  # re-exported for the tests
+from waiting import until as until
 
 from axon_port.agents import AgentService
 from axon_port.registry import Registry
@@ -29,11 +29,6 @@ CODECS = ["etf", "msgpack"]
 Frame = dict[str, Any]
 
 BALANCES = {1: 123.45, 2: 10.0}
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a test coroutine on a fresh event loop."""
-    return asyncio.run(coro)
 
 
 def tool_registry(calls: list[str] | None = None) -> Registry:
@@ -108,15 +103,6 @@ def error_of(reply: Frame) -> Frame:
     assert reply["type"] == "error", reply
     err: Frame = reply["error"]
     return err
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``pred`` until it holds, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.002)
 
 
 def part_kinds(messages: list[Frame]) -> list[str]:

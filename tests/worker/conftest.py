@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
+from waiting import run as run  # re-exported for the tests
+from waiting import until as until
 
 from axon_port.errors import AxonError
 from axon_port.registry import Registry
 
 T = TypeVar("T")
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a test coroutine on a fresh event loop."""
-    return asyncio.run(coro)
 
 
 @pytest.fixture
@@ -63,15 +58,3 @@ def registry() -> Registry:
     reg.add_function(chatty)
     reg.release = release  # type: ignore[attr-defined]
     return reg
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``pred`` on the loop until it holds, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
-__all__ = ["Awaitable", "run", "until"]

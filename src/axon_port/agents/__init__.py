@@ -338,3 +338,36 @@ def _usage_limits(value: Any) -> UsageLimits | None:
         return UsageLimits(**plain(value))
     except TypeError as exc:
         raise BadRequest(f"usage_limits: {exc}") from None
+
+
+class _WarmContext:
+    """A request context for :func:`warm_up`: frames go nowhere."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.id = 0
+        self.params = params
+        self.cancel_reason: str | None = None
+
+    def send(self, type_: str, fields: dict[str, Any]) -> None:
+        pass
+
+    def chunk(self, event: str, data: Any) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+
+def warm_up() -> None:
+    """Serve two tiny runs (plain and streamed, structured output, ``TestModel``) on a
+    private event loop, so the parts pydantic-ai builds lazily on a first run are
+    ready before the client's first run. Call it from a background thread."""
+    service = AgentService(Registry())
+    spec = {"model": "test", "result_type": {"ok": "boolean"}}
+
+    async def runs() -> None:
+        for stream in (False, True):
+            params = {"op": "run", "id": 0, "spec": spec, "prompt": "warm up", "stream": stream}
+            await service.run(_WarmContext(params))
+
+    asyncio.run(runs())

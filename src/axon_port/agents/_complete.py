@@ -19,7 +19,6 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from pydantic_ai.direct import model_request, model_request_stream
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
@@ -61,10 +60,13 @@ async def complete_request(service: AgentService, ctx: RequestLike) -> dict[str,
     settings: ModelSettings | None = plain(params.get("model_settings"))
     if settings is not None and not isinstance(settings, dict):
         raise BadRequest("complete: model_settings must be a map")
+    # pydantic_ai.direct is imported on first use: worker start-up does not need it.
+    from pydantic_ai import direct
+
     try:
         if params.get("stream") is True:
             forwarder = EventForwarder(ctx.chunk, partial_interval=service.partial_interval)
-            async with model_request_stream(
+            async with direct.model_request_stream(
                 model, messages, model_settings=settings, model_request_parameters=mrp
             ) as stream:
                 async for event in stream:
@@ -72,7 +74,7 @@ async def complete_request(service: AgentService, ctx: RequestLike) -> dict[str,
                     await ctx.drain()
             response = stream.get()
         else:
-            response = await model_request(
+            response = await direct.model_request(
                 model, messages, model_settings=settings, model_request_parameters=mrp
             )
     except asyncio.CancelledError:

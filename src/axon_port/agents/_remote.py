@@ -25,15 +25,17 @@ import contextvars
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema.protocols import Validator
 from pydantic_ai import ModelRetry, RunContext, Tool
 from pydantic_ai.capabilities import AbstractCapability
 
 from axon_port.agents._errors import RemoteToolError
 from axon_port.agents._messages import plain
 from axon_port.agents._schema import errors_text, schema_errors
+
+if TYPE_CHECKING:  # jsonschema is imported when a schema is first compiled
+    from jsonschema.protocols import Validator
 
 __all__ = ["CURRENT_RUN", "RemoteToolDef", "RunStarted", "RunState", "RunTable", "remote_tool"]
 

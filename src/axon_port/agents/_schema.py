@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import jsonschema
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from axon_port.errors import BadRequest
+
+if TYPE_CHECKING:  # jsonschema is imported on first use: it is not needed to start
+    from jsonschema.protocols import Validator
 
 __all__ = [
     "SchemaOutput",
@@ -85,6 +85,8 @@ def compile_validator(schema: Any, *, where: str) -> Validator:
     """Check ``schema`` is a valid JSON Schema and compile a validator for it."""
     if not isinstance(schema, dict):
         raise BadRequest(f"{where} must be a JSON Schema map")
+    import jsonschema
+
     cls = jsonschema.validators.validator_for(schema)
     try:
         cls.check_schema(schema)

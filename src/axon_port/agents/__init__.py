@@ -141,15 +141,16 @@ class AgentService:
         prompt = _prompt(params.get("prompt"))
         history = load_history(params.get("history"))
         stop = CancellationToken()
+        stream = params.get("stream") is True
         kwargs: dict[str, Any] = {
             "message_history": history or None,
             "deps": plain(params.get("deps")),
             "model_settings": _optional_map(params, "model_settings"),
             "usage_limits": _usage_limits(params.get("usage_limits")),
             "cancellation_token": stop,
-            "capabilities": _CAPABILITIES,
         }
-        stream = params.get("stream") is True
+        if stream:
+            kwargs["capabilities"] = _CAPABILITIES
         state = RunState(ctx.id, ctx.send)
         self.runs.open(state)
         token = CURRENT_RUN.set(state)
@@ -211,7 +212,16 @@ class AgentService:
             entered = True
             if stream:
                 return await self._stream(ctx, built, prompt, kwargs)
-            return await built.agent.run(prompt, **kwargs)
+            # iter() rather than run(): entering it means start-up is over, which
+            # is the signal cancellation waits for (a hook capability per node
+            # would cost ~0.35 ms of CPU per run).
+            async with built.agent.iter(prompt, **kwargs) as agent_run:
+                state.started.set()
+                async for _ in agent_run:
+                    pass
+            if agent_run.result is None:  # pragma: no cover - iter always ends with one
+                raise AxonError("the run ended without a result", kind="internal")
+            return agent_run.result
 
         child = asyncio.ensure_future(execute())
         try:

@@ -95,14 +95,13 @@ def error_payload(exc: BaseException) -> Fields:
 class RequestContext:
     """What a handler sees of its request and of the wire."""
 
-    __slots__ = ("_dispatcher", "_seq", "cancel_reason", "id", "op", "params", "started")
+    __slots__ = ("_dispatcher", "_seq", "cancel_reason", "id", "op", "params")
 
     def __init__(self, dispatcher: Dispatcher, op: str, req_id: int, params: Mapping[str, Any]):
         self._dispatcher = dispatcher
         self.op = op
         self.id = req_id
         self.params = params
-        self.started = time.monotonic()
         #: Set to ``"cancelled"``, ``"timeout"`` or ``"shutdown"`` before the task is cancelled.
         self.cancel_reason: str | None = None
         self._seq = 0
@@ -122,11 +121,6 @@ class RequestContext:
     async def drain(self) -> None:
         """Wait while the output buffer is above its high-water mark (back-pressure)."""
         await self._dispatcher.drain()
-
-    @property
-    def elapsed_ms(self) -> int:
-        """Milliseconds since the request arrived."""
-        return int((time.monotonic() - self.started) * 1000)
 
 
 class _Inflight:

@@ -9,7 +9,7 @@ import pytest
 import axon_port.agents
 
 
-def test_warm_up_serves_a_plain_and_a_streamed_run_without_errors(
+def test_warm_up_serves_a_run_without_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):

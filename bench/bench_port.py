@@ -134,13 +134,27 @@ def targets() -> list[Target]:
     ]
 
 
-def bench_wire(rounds: int, n_rt: int, n_pipe: int, window: int) -> None:
+PLACEMENTS = {
+    # name: (cpus of the children, cpus of this driver); children inherit the
+    # affinity in force when they are spawned.
+    "unpinned": (None, None),
+    "same-core": ({0}, {0}),
+    "cross-core": ({1}, {0}),
+}
+
+
+def bench_wire(rounds: int, n_rt: int, n_pipe: int, window: int, placement: str) -> None:
+    children, driver = PLACEMENTS[placement]
+    everywhere = os.sched_getaffinity(0)
     ts = targets()
+    if children is not None:
+        os.sched_setaffinity(0, children)
     for t in ts:
         p = t.start()
         if t.name.startswith("worker"):
             for op in ("ping", "call"):
                 check_reply(t.codec, L.p_roundtrip(p, t.frames[op][0]), op)
+    os.sched_setaffinity(0, driver if driver is not None else everywhere)
     lat: dict[tuple[str, str], list[float]] = {}
     thr: dict[tuple[str, str, int], list[float]] = {}
     for _ in range(rounds):
@@ -157,6 +171,7 @@ def bench_wire(rounds: int, n_rt: int, n_pipe: int, window: int) -> None:
     for t in ts:
         assert t.proc is not None
         t.proc.close()
+    os.sched_setaffinity(0, everywhere)
 
     rows = []
     for op in ("ping", "call"):
@@ -172,7 +187,7 @@ def bench_wire(rounds: int, n_rt: int, n_pipe: int, window: int) -> None:
                 [op, t.name, L.us(p50), L.us(p99), f"{p50 / raw:.2f}", f"{p50 / aio:.2f}", target]
             )
     L.table(
-        f"sequential round trip, Python driver, unpinned ({rounds}x{n_rt} per row)",
+        f"sequential round trip, Python driver, {placement} ({rounds}x{n_rt} per row)",
         ["op", "process", "p50", "p99", "p50 x raw", "p50 x asyncio", "target"],
         rows,
     )
@@ -193,8 +208,11 @@ def bench_wire(rounds: int, n_rt: int, n_pipe: int, window: int) -> None:
                 rows.append([op, t.name, f"{r:,.0f}/s", f"{r / raw:.1%}", f"{r / aio:.2f}", target])
         L.table(title, ["op", "process", "rate", "% of raw", "x asyncio", "target"], rows)
 
-    thr_table(window, f"pipelined throughput, {window} in flight (median of {rounds}x{n_pipe})")
-    thr_table(64, f"64 concurrent callers (64 in flight; median of {rounds}x{n_pipe})")
+    thr_table(
+        window,
+        f"pipelined throughput, {placement}, {window} in flight (median of {rounds}x{n_pipe})",
+    )
+    thr_table(64, f"64 concurrent callers, {placement} (64 in flight; median of {rounds}x{n_pipe})")
 
 
 # -- memory -----------------------------------------------------------------------
@@ -401,6 +419,11 @@ def main() -> int:
     ap.add_argument("--rt", type=int, default=2000, help="sequential round trips per round")
     ap.add_argument("--pipe", type=int, default=30_000, help="pipelined requests per round")
     ap.add_argument("--window", type=int, default=256)
+    ap.add_argument(
+        "--placements",
+        default="same-core,cross-core",
+        help="comma list of unpinned, same-core, cross-core (driver and children pinned)",
+    )
     ap.add_argument("--inflight", type=int, default=1000, help="runs held in flight (memory)")
     ap.add_argument("--soak", type=int, default=200_000, help="soak requests after warm-up")
     ap.add_argument("--soak-warm", type=int, default=20_000)
@@ -414,7 +437,8 @@ def main() -> int:
     if "startup" not in skip:
         bench_startup(max(3, args.rounds))
     if "wire" not in skip:
-        bench_wire(args.rounds, args.rt, args.pipe, args.window)
+        for placement in args.placements.split(","):
+            bench_wire(args.rounds, args.rt, args.pipe, args.window, placement)
     if "rss" not in skip:
         bench_idle_rss(max(1, args.rounds - 1))
     if "memory" not in skip:

@@ -346,3 +346,27 @@ def test_a_function_model_sees_exactly_the_agent_tools() -> None:
             assert seen == [["customer_balance"], ["customer_balance"]]
 
     run(main())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failing_tool_of_an_agent_registered_from_python_is_a_tool_error(stream: bool) -> None:
+    from pydantic_ai.models.test import TestModel
+
+    agent: Agent[None, str] = Agent(TestModel())
+
+    @agent.tool_plain
+    def explode(n: int) -> int:
+        raise ValueError(f"cannot handle {n}")
+
+    async def main() -> None:
+        reg = tool_registry()
+        reg.add_agent("py_tools", agent)
+        async with worker(registry=reg) as w:
+            frame = {"op": "run", "id": 1, "agent": "py_tools", "prompt": "x", "stream": stream}
+            err = error_of(await w.request(frame))
+            assert err["kind"] == "tool_error"
+            assert err["details"]["tool"] == "explode"
+            assert err["details"]["type"] == "ValueError"
+            assert err["retryable"] is False
+
+    run(main())

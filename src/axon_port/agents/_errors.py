@@ -22,6 +22,7 @@ Anything else is not mapped here and becomes ``internal`` at the dispatcher.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydantic_ai import exceptions as pai
@@ -96,7 +97,37 @@ def _map(exc: BaseException, validation_errors: list[dict[str, Any]] | None) -> 
         return _unexpected(exc, validation_errors)
     if isinstance(exc, pai.UserError):
         return AxonError(exc.message, kind="bad_request")
+    tool = _raising_tool(exc)
+    if tool is not None:
+        return AxonError(
+            f"tool {tool!r} failed: {type(exc).__name__}: {exc}",
+            kind="tool_error",
+            details={"tool": tool, "type": type(exc).__name__, "error": str(exc)},
+        )
     return None
+
+
+def _raising_tool(exc: BaseException) -> str | None:
+    """The tool whose body raised ``exc``, if one did, else ``None``.
+
+    Tools of spec agents are wrapped (``ToolExecutionError``), but those of an
+    ``Agent`` registered from Python are the user's own: pydantic-ai runs every
+    tool in ``ToolManager.execute_tool_call``, so the traceback tells. Should a
+    pydantic-ai release rename that frame, this degrades to ``internal``.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "execute_tool_call" and code.co_filename.endswith(_TOOL_MANAGER):
+            call = getattr(tb.tb_frame.f_locals.get("validated"), "call", None)
+            name = getattr(call, "tool_name", None)
+            if isinstance(name, str):
+                return name
+        tb = tb.tb_next
+    return None
+
+
+_TOOL_MANAGER = os.path.join("pydantic_ai", "tool_manager.py")
 
 
 def _model_api_error(exc: pai.ModelAPIError) -> AxonError:

@@ -42,6 +42,7 @@ defmodule AxonPort do
             ]
 
   @default_retry [max_attempts: 3, base_delay: 100, max_delay: 2_000, jitter: true]
+  @complete_opts [:tools, :model_settings, :output_schema]
 
   @doc """
   Defines (or redefines) an agent named `name` on the worker(s).
@@ -188,6 +189,96 @@ defmodule AxonPort do
       {:axon_port, ^ref, _terminal} -> :ok
     after
       5_000 -> :ok
+    end
+  end
+
+  @doc """
+  One direct model request, without the agent loop (the protocol's `complete`).
+
+  `model` is any model form an agent spec accepts (`"test"`,
+  `"openai-chat:gpt-4o"`, a map such as `%{provider: "script", responses: [...]}`);
+  `messages` is the conversation as pydantic-ai message data (e.g. the
+  `messages` of earlier results, concatenated) or a binary, shorthand for one
+  user prompt. Options:
+
+    * `:tools` — tool definitions the model may call (`%{name:, description:,
+      parameters:}`, `parameters` a JSON Schema); nothing is executed, the calls
+      are returned in `output["tool_calls"]`;
+    * `:model_settings` — a map of pydantic-ai model settings;
+    * `:output_schema` — a JSON Schema offered as an output tool; the arguments
+      are checked and returned in `output["output"]` (a mismatch is a
+      `validation_error`);
+    * `:timeout` — ms to wait (default 120 s); on expiry the request is
+      cancelled and `{:error, %AxonPort.Error{kind: "timeout"}}` is returned;
+    * `:retry` — as for `run/4` (same default: nothing runs twice but the model
+      request itself);
+    * `:stream_to` — a pid: stream the request instead. Returns
+      `{:ok, {worker, ref}}` at once and sends that pid the messages described
+      in `stream/4` (`{:result, complete_result}` last); `:timeout` and `:retry`
+      do not apply, cancel with `cancel/2`.
+
+  Returns `{:ok, %{output: output, usage: ..., messages: [response], elapsed_ms: ...}}`
+  where `output` is `%{"text" => binary | nil, "tool_calls" => [...],
+  "finish_reason" => ...}` (plus `"output"` with `:output_schema`) and
+  `messages` the model's response, to append to the conversation.
+  """
+  @spec complete(target(), String.t() | atom() | map(), list() | String.t(), keyword()) ::
+          {:ok, run_result()} | {:ok, {pid(), reference()}} | {:error, reason()}
+  def complete(target, model, messages, opts \\ []) do
+    model = if is_atom(model), do: Atom.to_string(model), else: model
+    base = %{op: :complete, model: model, messages: messages}
+
+    payload =
+      Enum.reduce(@complete_opts, base, fn key, acc ->
+        case Keyword.get(opts, key) do
+          nil -> acc
+          value -> Map.put(acc, key, value)
+        end
+      end)
+
+    case Keyword.get(opts, :stream_to) do
+      nil ->
+        timeout = Keyword.get(opts, :timeout, 120_000)
+
+        with_retry(Keyword.get(opts, :retry, @default_retry), fn ->
+          with {:ok, worker} <- pick(target) do
+            Worker.request(worker, payload, [op: :complete], timeout)
+          end
+        end)
+
+      to when is_pid(to) ->
+        with {:ok, worker} <- pick(target),
+             {:ok, ref} <-
+               Worker.start_stream(worker, Map.put(payload, :stream, true), op: :complete, to: to) do
+          {:ok, {worker, ref}}
+        end
+    end
+  end
+
+  @doc """
+  Sets the worker's Python log level (`:debug`, `:info`, `:warning`, `:error`,
+  `:critical`, as an atom or a binary, any case): which `logging` records
+  become `log` frames, and so `Logger` calls.
+
+  Returns `{:ok, level}` with the level now in force as a binary (`{:ok,
+  "debug"}`); an unknown level is `{:error, %AxonPort.Error{kind:
+  "bad_request"}}`. On a pool, the level is set on every worker currently in
+  the group (workers started later use their `:log_level` option). Options:
+  `:timeout` (default 5 s).
+  """
+  @spec set_log_level(target(), atom() | String.t(), keyword()) ::
+          {:ok, String.t()} | {:error, reason()}
+  def set_log_level(target, level, opts \\ []) when is_atom(level) or is_binary(level) do
+    timeout = Keyword.get(opts, :timeout, 5_000)
+    payload = %{op: :set_log_level, level: to_string(level)}
+
+    case workers(target) do
+      [] ->
+        {:error, :noproc}
+
+      pids ->
+        results = Enum.map(pids, &Worker.request(&1, payload, [op: :set_log_level], timeout))
+        Enum.find(results, hd(results), &match?({:error, _}, &1))
     end
   end
 

@@ -98,7 +98,7 @@ defmodule AxonPort.Worker.Pending do
   end
 
   defp monitor_for(_op, nil, pid) when is_pid(pid), do: Process.monitor(pid)
-  defp monitor_for(:run, {pid, _}, _), do: Process.monitor(pid)
+  defp monitor_for(op, {pid, _}, _) when op in [:run, :complete], do: Process.monitor(pid)
   defp monitor_for(_, _, _), do: nil
 
   @doc "Number of requests in flight."
@@ -179,7 +179,7 @@ defmodule AxonPort.Worker.Pending do
   defp terminal_reply(_req, %{type: :pong}), do: :ok
   defp terminal_reply(_req, %{type: :error, error: err}), do: {:error, Error.from_wire(err)}
 
-  defp terminal_reply(%Request{op: :run}, %{type: :result} = frame) do
+  defp terminal_reply(%Request{op: op}, %{type: :result} = frame) when op in [:run, :complete] do
     {:ok,
      %{
        output: frame[:output],

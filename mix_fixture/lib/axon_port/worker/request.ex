@@ -4,8 +4,8 @@ defmodule AxonPort.Worker.Request do
 
   `from` is the `GenServer.call/3` caller, nil for streams (their consumer,
   `stream_to`, gets messages under `ref` instead). `monitor` watches the stream
-  consumer, or a run's caller, so the request is cancelled when it dies. For
-  runs, `tools` maps tool names to Elixir handlers, `deps` are the run's
+  consumer, or a `run` or `complete` caller, so the request is cancelled when
+  it dies. For runs, `tools` maps tool names to Elixir handlers, `deps` are the run's
   dependencies and `tasks` the tool tasks still running (`task ref => pid`);
   for `define_agent`, `local` is what stays in Elixir (handlers, default deps).
   """

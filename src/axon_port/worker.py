@@ -166,9 +166,11 @@ class Worker:
         try:
             module = importlib.import_module("axon_port.agents")
         except BaseException as exc:
-            self._agents_import.set_exception(exc)
+            if not self._agents_import.done():
+                self._agents_import.set_exception(exc)
         else:
-            self._agents_import.set_result(module)
+            if not self._agents_import.done():
+                self._agents_import.set_result(module)
             # Warm what a first run builds lazily, unless a real agent request is
             # already waiting: then it does the warming, without competition.
             if not self._agents_wanted:
@@ -188,7 +190,9 @@ class Worker:
             self.start_warmup()
             assert self._agents_import is not None
             try:
-                module = await asyncio.wrap_future(self._agents_import)
+                # Shielded: cancelling one waiting request must not cancel the
+                # import every later agent request depends on.
+                module = await asyncio.shield(asyncio.wrap_future(self._agents_import))
             except ImportError as exc:
                 raise AxonError(f"agents are unavailable: {exc}", kind="internal") from exc
             if self._agents is None:

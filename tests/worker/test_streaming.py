@@ -8,7 +8,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from agents_fixtures import CODECS, chunks, define, override_model, run, service, worker
+from agents_fixtures import (
+    CODECS,
+    chunks,
+    define,
+    error_of,
+    override_model,
+    run,
+    service,
+    worker,
+)
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
@@ -283,5 +292,21 @@ def test_complete_returns_tool_calls_and_checks_structured_output() -> None:
             assert err["error"]["kind"] == "validation_error"
             assert [e["path"] for e in err["error"]["details"]["errors"]] == ["/", "/advice"]
             assert history[0]["parts"][0]["part_kind"] == "tool-call"
+
+    run(main())
+
+
+def test_complete_whose_messages_end_with_a_response_is_a_bad_request() -> None:
+    async def main() -> None:
+        async with worker() as w:
+            first = await w.request(
+                {"op": "complete", "id": 1, "model": "test", "messages": "Say hello"}
+            )
+            reply = await w.request(
+                {"op": "complete", "id": 2, "model": "test", "messages": first["messages"]}
+            )
+            err = error_of(reply)
+            assert err["kind"] == "bad_request"
+            assert "last message" in err["message"]
 
     run(main())

@@ -53,6 +53,8 @@ async def complete_request(service: AgentService, ctx: RequestLike) -> dict[str,
         messages = load_history(raw_messages, field="messages")
     if not messages:
         raise BadRequest("complete: messages must not be empty")
+    if not isinstance(messages[-1], ModelRequest):
+        raise BadRequest("complete: the last message must be a request (kind \"request\")")
     output = None
     if params.get("output_schema") is not None:
         output = SchemaOutput.from_spec(plain(params["output_schema"]), where="output_schema")

@@ -54,7 +54,7 @@ async def complete_request(service: AgentService, ctx: RequestLike) -> dict[str,
     if not messages:
         raise BadRequest("complete: messages must not be empty")
     if not isinstance(messages[-1], ModelRequest):
-        raise BadRequest("complete: the last message must be a request (kind \"request\")")
+        raise BadRequest('complete: the last message must be a request (kind "request")')
     output = None
     if params.get("output_schema") is not None:
         output = SchemaOutput.from_spec(plain(params["output_schema"]), where="output_schema")

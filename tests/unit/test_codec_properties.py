@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typed_equality import assert_same
 
 from axon_port._types import Atom, FrozenList, FrozenMap
 from axon_port.codecs._etf import SPEEDUPS_AVAILABLE, EtfCodec
@@ -107,33 +108,16 @@ def msgpack_expected(x: Any, key: bool = False) -> Any:
     return x
 
 
-def assert_same(got: Any, want: Any) -> None:
-    """Equal, with exactly the same types all the way down (keys included)."""
-    assert type(got) is type(want), (got, want)
-    if isinstance(want, dict | FrozenMap):
-        assert len(got) == len(want)
-        gkeys = {k: k for k in got}
-        for k, v in want.items():
-            assert_same(gkeys[k], k)
-            assert_same(got[k], v)
-    elif isinstance(want, list | tuple):
-        assert len(got) == len(want)
-        for g, w in zip(got, want, strict=True):
-            assert_same(g, w)
-    else:
-        assert got == want or (got != got and want != want)
-
-
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(ETF_VALUES)
 def test_etf_round_trips_every_value_of_the_mapping(etf: EtfCodec, value: Any) -> None:
-    assert_same(etf.decode(etf.encode(value)), etf_expected(value))
+    assert_same(etf.decode(etf.encode(value)), etf_expected(value), nan_equal=True)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(MSGPACK_VALUES)
 def test_msgpack_round_trips_every_value_of_the_mapping(value: Any) -> None:
-    assert_same(MSGPACK.decode(MSGPACK.encode(value)), msgpack_expected(value))
+    assert_same(MSGPACK.decode(MSGPACK.encode(value)), msgpack_expected(value), nan_equal=True)
 
 
 @settings(max_examples=100)

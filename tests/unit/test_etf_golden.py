@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typed_equality import assert_same
 
 from axon_port._types import Atom, FrozenList, FrozenMap
 from axon_port.codecs._etf import SPEEDUPS_AVAILABLE, EtfCodec
@@ -48,23 +49,6 @@ def from_desc(d: Any, key: bool = False) -> Any:
     assert tag == "map", tag
     m = {from_desc(k, True): from_desc(v, key) for k, v in body}
     return FrozenMap(m) if key else m
-
-
-def assert_same(got: Any, want: Any) -> None:
-    """Equal *and* of the same types all the way down (``Atom`` vs ``str``, ``bool`` vs ``int``)."""
-    assert type(got) is type(want), (got, want)
-    if isinstance(want, dict | FrozenMap):
-        assert len(got) == len(want)
-        for k, v in want.items():
-            [gk] = [g for g in got if g == k]
-            assert_same(gk, k)
-            assert_same(got[k], v)
-    elif isinstance(want, list | tuple):
-        assert len(got) == len(want)
-        for g, w in zip(got, want, strict=True):
-            assert_same(g, w)
-    else:
-        assert got == want
 
 
 VARIANTS = [pytest.param(c, v, id=f"{c['name']}-{v}") for c in CASES for v in sorted(c["hex"])]

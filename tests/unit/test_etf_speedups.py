@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typed_equality import assert_same
 
 from axon_port._types import Atom, FrozenList, FrozenMap
 from axon_port.codecs._etf import SPEEDUPS_AVAILABLE, EtfCodec
@@ -137,23 +138,6 @@ def values() -> st.SearchStrategy[Any]:
     )
 
 
-def same(got: Any, want: Any) -> None:
-    """Equal, with exactly the same types all the way down (keys included)."""
-    assert type(got) is type(want), (got, want)
-    if isinstance(want, dict | FrozenMap):
-        assert len(got) == len(want)
-        gkeys = {k: k for k in got}
-        for k, v in want.items():
-            same(gkeys[k], k)
-            same(got[k], v)
-    elif isinstance(want, list | tuple):
-        assert len(got) == len(want)
-        for g, w in zip(got, want, strict=True):
-            same(g, w)
-    else:
-        assert got == want
-
-
 def outcome(fn: Any, *args: Any) -> tuple[str, Any]:
     try:
         return "ok", fn(*args)
@@ -179,7 +163,7 @@ def check_decode(payload: Any, max_depth: int = 512, max_decompressed: int = 1 <
             c.decode(payload)
         assert str(info.value) == str(e)
         return
-    same(c.decode(payload), want)
+    assert_same(c.decode(payload), want)
 
 
 @needs_c

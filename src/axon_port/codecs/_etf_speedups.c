@@ -81,6 +81,19 @@ rd_u32(const unsigned char *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
+/* The count after the tag at data[*pos]: one byte when `small`, else four.
+   Advances *pos past tag and count; -1 if those bytes are not all there. */
+static inline Py_ssize_t
+rd_count(const unsigned char *data, Py_ssize_t n, Py_ssize_t *pos, int small)
+{
+    Py_ssize_t width = small ? 1 : 4;
+    if (1 + width > n - *pos)
+        return -1;
+    Py_ssize_t cnt = small ? (Py_ssize_t)data[*pos + 1] : (Py_ssize_t)rd_u32(data + *pos + 1);
+    *pos += 1 + width;
+    return cnt;
+}
+
 static inline unsigned
 rd_u16(const unsigned char *p)
 {
@@ -264,17 +277,9 @@ dec_rare(const unsigned char *data, Py_ssize_t n, Py_ssize_t *ppos, int tag, PyO
     }
     case 110:
     case 111: { /* SMALL_BIG_EXT, LARGE_BIG_EXT */
-        Py_ssize_t cnt;
-        if (tag == 110) {
-            NEED(2);
-            cnt = data[pos + 1];
-            pos += 2;
-        }
-        else {
-            NEED(5);
-            cnt = rd_u32(data + pos + 1);
-            pos += 5;
-        }
+        Py_ssize_t cnt = rd_count(data, n, &pos, tag == 110);
+        if (cnt < 0)
+            goto truncated;
         if (cnt + 1 > n - pos) {
             raise_fmt(DecodeError, "big integer declares %zd bytes, only %zd left", cnt, n - pos);
             return DEC_ERR;
@@ -396,17 +401,9 @@ dec_loop(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t pos,
             pos = end;
         }
         else if (tag == 116 || tag == 108 || tag == 104 || tag == 105) { /* containers */
-            Py_ssize_t cnt;
-            if (tag == 104) {
-                NEED(2);
-                cnt = data[pos + 1];
-                pos += 2;
-            }
-            else {
-                NEED(5);
-                cnt = rd_u32(data + pos + 1);
-                pos += 5;
-            }
+            Py_ssize_t cnt = rd_count(data, n, &pos, tag == 104);
+            if (cnt < 0)
+                goto truncated;
             if (cnt) {
                 if (st->nframes >= max_depth) {
                     raise_fmt(DecodeError, "term nesting is too deep");

@@ -234,10 +234,10 @@ class FdTransport:
         if self._cork is not None:
             self._cork.append(data)
             return
-        if self._queue or not self._nonblocking:
-            if not self._nonblocking:
-                self._write_blocking(data)
-                return
+        if not self._nonblocking:
+            self._write_blocking(data)
+            return
+        if self._queue:  # keep order: behind what is already waiting
             self._queue.append(memoryview(data))
             self._queued += len(data)
             return

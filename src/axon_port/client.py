@@ -22,10 +22,10 @@ from typing import Any
 
 from axon_port._framing import FrameDecoder, encode_frame
 from axon_port.codecs import Codec, get_codec
+from axon_port.messages import TERMINAL_TYPES
 
 __all__ = ["PortClient", "WorkerGone"]
 
-TERMINAL_TYPES = frozenset({"result", "error", "pong"})
 Frame = dict[str, Any]
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "OP_FIELDS",
     "REPLY_KEYS",
     "REPLY_TYPES",
+    "TERMINAL_TYPES",
     "Request",
     "check_fields",
     "parse_request",
@@ -32,6 +33,8 @@ __all__ = [
 # only atoms it ever writes (besides nil/true/false). Clients pre-create them so
 # binary_to_term(bin, [:safe]) succeeds; adding one is a protocol change.
 REPLY_TYPES = ("ready", "pong", "result", "error", "chunk", "tool_call", "log")
+# The frame types that end a request: exactly one per id it opens.
+TERMINAL_TYPES = frozenset({"result", "error", "pong"})
 REPLY_KEYS = (
     "type", "id", "protocol", "codec", "pid", "versions", "limits", "capabilities",
     "output", "usage", "messages", "elapsed_ms", "error", "seq", "event", "data",

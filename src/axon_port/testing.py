@@ -21,13 +21,12 @@ from typing import Any
 
 from axon_port._framing import FrameDecoder, encode_frame
 from axon_port._logging import FrameLogHandler
-from axon_port.messages import REPLY_KEYS, REPLY_TYPES
+from axon_port.messages import REPLY_KEYS, REPLY_TYPES, TERMINAL_TYPES
 from axon_port.registry import REGISTRY, Registry
 from axon_port.worker import Worker, WorkerConfig
 
 __all__ = ["TERMINAL_TYPES", "InProcessWorker"]
 
-TERMINAL_TYPES = frozenset({"result", "error", "pong"})
 Frame = dict[str, Any]
 _REPLY_KEYS = frozenset(REPLY_KEYS)
 

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="axon-port",
         description="Serve pydantic-ai agents to an Erlang/Elixir Port over {packet,4} frames. "
-        "Run 'axon-port demo' for a guided demo.",
+        "Run 'axon-port demo' for a guided demo, 'axon-port pipe --help' to pipe JSON lines.",
     )
     p.add_argument("--codec", choices=CODEC_NAMES, default="etf", help="payload codec (etf)")
     p.add_argument(
@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         from axon_port.demo import main as demo_main
 
         return int(demo_main(argv[1:]))
+    if argv[:1] == ["pipe"]:
+        from axon_port._pipe import main as pipe_main
+
+        return pipe_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.max_frame < 1 or args.max_inflight < 1 or args.threads < 1:
         print("axon-port: --max-frame, --max-inflight and --threads must be >= 1", file=sys.stderr)  # noqa: T201

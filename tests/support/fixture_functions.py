@@ -50,3 +50,9 @@ def noisy(text: str) -> str:
     subprocess.run(["echo", text], check=True)
     log.info("noisy wrote %s", text)
     return text
+
+
+@registry.function(inline=True)
+def reverse_bytes(data: bytes) -> bytes:
+    """The bytes reversed (to check binaries travel as bytes both ways)."""
+    return bytes(reversed(data))

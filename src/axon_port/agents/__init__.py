@@ -25,6 +25,7 @@ from pydantic_ai.messages import ModelMessage
 from pydantic_ai.usage import UsageLimits
 
 from axon_port.agents._complete import complete_request
+from axon_port.agents._content import ContentGuard, has_files, user_prompt
 from axon_port.agents._errors import to_axon_error
 from axon_port.agents._messages import dump_messages, jsonable, load_history, plain
 from axon_port.agents._remote import CURRENT_RUN, RunStarted, RunState, RunTable
@@ -138,7 +139,7 @@ class AgentService:
         started = time.monotonic()
         params = ctx.params
         built = self._agent_for(params)
-        prompt = _prompt(params.get("prompt"))
+        prompt = user_prompt(params.get("prompt"))
         history = load_history(params.get("history"))
         stop = CancellationToken()
         stream = params.get("stream") is True
@@ -151,6 +152,8 @@ class AgentService:
         }
         if stream:
             kwargs["capabilities"] = _CAPABILITIES
+        if built.remote_tools or has_files(prompt, history):
+            kwargs["capabilities"] = [*kwargs.get("capabilities", ()), ContentGuard()]
         state = RunState(ctx.id, ctx.send)
         self.runs.open(state)
         token = CURRENT_RUN.set(state)
@@ -319,14 +322,6 @@ class _Interrupted(Exception):
 def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def _prompt(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return None if value is None else str(value)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [str(v) for v in value]
-    raise BadRequest("run: prompt must be a binary, a list of binaries, or nil")
 
 
 def _optional_map(params: Mapping[str, Any], key: str) -> dict[str, Any] | None:

@@ -15,6 +15,8 @@ other ``UnexpectedModelBehavior``               ``unexpected_model_behavior``  n
 a Python tool raised / remote tool ``error``    ``tool_error``              no
 ``RunTimedOut`` / ``RunCancelled``              ``timeout`` / ``cancelled`` no
 ``UserError`` (misuse, e.g. bad history)        ``bad_request``             no
+a content part failed (download, SSRF guard,    ``bad_request``             no
+unsupported by the model): ``ContentError``
 ==============================================  ==========================  =========
 
 Anything else is not mapped here and becomes ``internal`` at the dispatcher.
@@ -30,7 +32,11 @@ from pydantic_ai import exceptions as pai
 from axon_port.agents._messages import jsonable
 from axon_port.errors import AxonError
 
-__all__ = ["RemoteToolError", "ToolExecutionError", "to_axon_error"]
+__all__ = ["ContentError", "RemoteToolError", "ToolExecutionError", "to_axon_error"]
+
+
+class ContentError(Exception):
+    """A content part could not be sent: download failed, SSRF refusal, unsupported kind."""
 
 
 class ToolExecutionError(Exception):
@@ -73,6 +79,8 @@ def to_axon_error(
 def _map(exc: BaseException, validation_errors: list[dict[str, Any]] | None) -> AxonError | None:
     if isinstance(exc, AxonError):
         return exc
+    if isinstance(exc, ContentError):
+        return AxonError(f"content could not be sent to the model: {exc}", kind="bad_request")
     if isinstance(exc, ToolExecutionError):
         return AxonError(
             str(exc),

@@ -23,7 +23,6 @@ from pydantic_ai.messages import (
     DocumentUrl,
     ImageUrl,
     UserContent,
-    VideoUrl,
 )
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider

@@ -38,6 +38,7 @@ from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
+    ToolReturn,
     ToolReturnPart,
     UserContent,
     UserPromptPart,
@@ -53,6 +54,7 @@ __all__ = [
     "ContentGuard",
     "content_part",
     "has_files",
+    "tool_output",
     "user_prompt",
 ]
 
@@ -167,3 +169,52 @@ class ContentGuard(AbstractCapability[Any]):
         if isinstance(error, ValueError | NotImplementedError | httpx2.HTTPError):
             raise ContentError(str(error)) from error
         raise error
+
+
+_PART_KINDS = frozenset({*_URL_KINDS, "binary", "text-content", "uploaded-file"})
+_TOOL_RETURN_KEYS = frozenset({"return_value", "content", "metadata", "kind"})
+
+
+def _is_part(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("kind") in _PART_KINDS
+
+
+def _parts(value: Any, where: str) -> Any:
+    """A content part, or a list holding some, converted; anything else as it is."""
+    if _is_part(value):
+        return content_part(value, where)
+    if isinstance(value, list) and any(_is_part(v) for v in value):
+        return [content_part(v, f"{where}[{i}]") if _is_part(v) else v
+                for i, v in enumerate(value)]  # fmt: skip
+    return value
+
+
+def tool_output(value: Any) -> Any:
+    """What a client-side tool answered (``ok``) → what the pydantic-ai tool returns.
+
+    * a content part, or a list with content parts: those become pydantic-ai content
+      (an image goes to the model as an image, not as base64 text);
+    * ``%{return_value: v, content: parts, metadata: m}`` (``ToolReturn``'s fields;
+      ``return_value`` required, ``kind: "tool-return"`` optional): a ``ToolReturn``,
+      so ``content`` reaches the model as a user message beside the tool result and
+      ``metadata`` stays in history only;
+    * anything else is returned unchanged.
+
+    Raises ``BadRequest`` if a part is malformed.
+    """
+    if (
+        isinstance(value, Mapping)
+        and "return_value" in value
+        and value.keys() <= _TOOL_RETURN_KEYS
+        and value.get("kind", "tool-return") == "tool-return"
+    ):
+        content = value.get("content")
+        if isinstance(content, Mapping):
+            content = [content]
+        return ToolReturn(
+            return_value=_parts(value["return_value"], "return_value"),
+            content=content if content is None or isinstance(content, str)
+            else user_prompt(content, where="content"),
+            metadata=value.get("metadata"),
+        )  # fmt: skip
+    return _parts(value, "ok")

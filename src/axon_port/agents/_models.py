@@ -24,7 +24,9 @@ The script model
 Each model request of a run takes the next *turn* of ``responses``; the first
 request after the user prompt takes turn 0 (the turn is the number of model
 responses since the last user prompt, so every run of an agent starts at 0, and a
-retry consumes a turn). A turn is a binary (text), or a map combining:
+retry consumes a turn). The content a tool sends beside its result
+(``ToolReturn(content=...)``) is not a new prompt, and a run resumed from history
+without a prompt (deferred tool results) continues the count. A turn is a binary (text), or a map combining:
 
 * ``"text"`` — a binary, or a list of binaries streamed as separate chunks;
 * ``"thinking"`` — a binary;
@@ -53,9 +55,11 @@ from pydantic_ai.messages import (
     ModelRequest,
     ModelResponse,
     ModelResponsePart,
+    RetryPromptPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
+    ToolReturnPart,
     UserPromptPart,
 )
 from pydantic_ai.models import Model, infer_model
@@ -200,9 +204,7 @@ class _Script:
         for msg in reversed(messages):
             if isinstance(msg, ModelResponse):
                 index += 1
-            elif isinstance(msg, ModelRequest) and any(
-                isinstance(p, UserPromptPart) for p in msg.parts
-            ):
+            elif isinstance(msg, ModelRequest) and _is_prompt(msg):
                 break
         if index >= len(self.turns):
             raise pai.UnexpectedModelBehavior(
@@ -263,6 +265,18 @@ class _Script:
                 if pause:
                     await asyncio.sleep(pause)
                 yield {i: DeltaToolCall(json_args=piece)}
+
+
+def _is_prompt(request: ModelRequest) -> bool:
+    """A request that starts a turn count: it has a user prompt and answers no tool call.
+
+    A tool's ``ToolReturn(content=...)`` adds a user prompt part to the request that
+    returns the tool's result; that is the same turn sequence, not a new prompt.
+    """
+    parts = request.parts
+    return any(isinstance(p, UserPromptPart) for p in parts) and not any(
+        isinstance(p, ToolReturnPart | RetryPromptPart) for p in parts
+    )
 
 
 def _call_id(call: Mapping[str, Any], i: int) -> str:

@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic_ai import ModelRetry, RunContext, Tool
 from pydantic_ai.capabilities import AbstractCapability
 
+from axon_port.agents._content import tool_output
 from axon_port.agents._errors import RemoteToolError
 from axon_port.agents._messages import plain
 from axon_port.agents._schema import errors_text, schema_errors
+from axon_port.errors import BadRequest
 
 if TYPE_CHECKING:  # jsonschema is imported when a schema is first compiled
     from jsonschema.protocols import Validator
@@ -76,7 +78,7 @@ class RunState:
             if reply.get("retry") is True:
                 raise ModelRetry(error if isinstance(error, str) else repr(error))
             raise RemoteToolError(tool, call_id, error)
-        return plain(reply.get("ok"))
+        return remote_output(tool, call_id, reply.get("ok"))
 
     def close(self) -> None:
         """Cancel every pending remote call (the run is over)."""
@@ -158,6 +160,16 @@ class RemoteToolDef:
             "parameters": self.parameters,
             "remote": True,
         }
+
+
+def remote_output(tool: str, call_id: str, ok: Any) -> Any:
+    """A remote tool's ``ok`` value for pydantic-ai: content parts and ``ToolReturn`` maps
+    become pydantic-ai content (see ``_content.tool_output``); a malformed part fails
+    the run as that tool's ``tool_error``."""
+    try:
+        return tool_output(plain(ok))
+    except BadRequest as exc:
+        raise RemoteToolError(tool, call_id, exc.message) from None
 
 
 def remote_tool(defn: RemoteToolDef) -> Tool[Any]:

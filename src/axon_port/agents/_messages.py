@@ -68,7 +68,7 @@ def load_history(data: Any, *, field: str = "history") -> list[ModelMessage]:
         raise BadRequest(f"{field} must be a list of messages")
     items = list(data)
     try:
-        return HISTORY_CACHE.load(items, _validate)  # type: ignore[no-any-return]
+        return HISTORY_CACHE.load(items, _validate)
     except (EncodeError, pydantic.ValidationError):
         pass
     # Not encodable (only a Python caller can pass such data), or invalid: validate

@@ -7,6 +7,9 @@ history goes out as pydantic-ai's own JSON form
 (``ModelMessagesTypeAdapter.dump_python(mode="json")``: maps with binary keys,
 timestamps as ISO-8601 binaries) and comes back in through the same adapter, so
 a client can store it, inspect it and send it back as ``history`` unchanged.
+
+History is validated through :data:`HISTORY_CACHE` (see ``_history_cache``): a
+message seen before, in any run, costs a hash and a copy instead of a validation.
 """
 
 from __future__ import annotations
@@ -18,9 +21,14 @@ import pydantic
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from pydantic_core import to_jsonable_python
 
-from axon_port.errors import BadRequest
+from axon_port.agents._history_cache import HistoryCache
+from axon_port.codecs import get_codec
+from axon_port.errors import BadRequest, EncodeError
 
-__all__ = ["dump_messages", "jsonable", "load_history", "plain"]
+__all__ = ["HISTORY_CACHE", "dump_messages", "jsonable", "load_history", "plain"]
+
+#: Validated history messages by the hash of their ETF encoding, shared by all runs.
+HISTORY_CACHE = HistoryCache(get_codec("etf").encode)
 
 
 def plain(value: Any) -> Any:
@@ -51,17 +59,29 @@ def load_history(data: Any, *, field: str = "history") -> list[ModelMessage]:
     """Messages from a previous ``result`` (or ``None``/``[]``) → pydantic-ai messages.
 
     Raises ``BadRequest`` with pydantic's error list as details if the data is not
-    message history.
+    message history. Goes through :data:`HISTORY_CACHE`; every returned object
+    belongs to the caller alone.
     """
     if data is None:
         return []
     if not isinstance(data, Sequence) or isinstance(data, str | bytes):
         raise BadRequest(f"{field} must be a list of messages")
+    items = list(data)
     try:
-        return ModelMessagesTypeAdapter.validate_python(plain(list(data)))
+        return HISTORY_CACHE.load(items, _validate)
+    except (EncodeError, pydantic.ValidationError):
+        pass
+    # Not encodable (only a Python caller can pass such data), or invalid: validate
+    # the whole list, so error locations index the history as sent.
+    try:
+        return _validate(items)
     except pydantic.ValidationError as exc:
         details = jsonable(exc.errors(include_url=False, include_input=False))
         raise BadRequest(f"{field} is not valid message history", details=details) from None
+
+
+def _validate(items: list[Any]) -> list[ModelMessage]:
+    return ModelMessagesTypeAdapter.validate_python(plain(items))
 
 
 def dump_messages(messages: Sequence[ModelMessage]) -> list[Any]:

@@ -19,6 +19,7 @@ __all__ = [
     "Busy",
     "DecodeError",
     "EncodeError",
+    "FrameTooLarge",
     "LocalProtocolError",
     "RemoteProtocolError",
     "UnknownFunction",
@@ -69,6 +70,13 @@ class DecodeError(RemoteProtocolError):
     """A payload could not be decoded into a term (bad ETF/msgpack bytes)."""
 
     kind = "bad_frame"
+
+
+class FrameTooLarge(DecodeError):
+    """A payload would decode to more than the limits allow: a compressed term that
+    inflates past ``max_frame``, or a term past the decoded-size budget."""
+
+    kind = "frame_too_large"
 
 
 class BadFrame(RemoteProtocolError):

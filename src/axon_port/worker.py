@@ -99,7 +99,7 @@ class Worker:
     ) -> None:
         self.config = config
         self.registry = registry
-        self.codec: Codec = get_codec(config.codec)
+        self.codec: Codec = get_codec(config.codec, max_frame=config.max_frame)
         kwargs: dict[str, Any] = {"max_inflight": config.max_inflight}
         if drain is not None:
             kwargs["drain"] = drain

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["CODEC_NAMES", "Codec", "get_codec"]
+__all__ = ["CODEC_NAMES", "DECODE_BUDGET_FACTOR", "Codec", "get_codec"]
 
 CODEC_NAMES = ("etf", "msgpack")
+#: A decoded payload may cost at most this many times ``max_frame`` in (estimated)
+#: bytes of Python objects; past it, decoding stops with ``frame_too_large``.
+DECODE_BUDGET_FACTOR = 8
 
 
 class Codec(Protocol):
@@ -35,14 +38,22 @@ class Codec(Protocol):
         """
 
 
-def get_codec(name: str) -> Codec:
-    """Return the codec called ``name`` (``"etf"`` or ``"msgpack"``); ``ValueError`` otherwise."""
-    if name == "etf":
-        from axon_port.codecs._etf import EtfCodec
+def get_codec(name: str, *, max_frame: int | None = None) -> Codec:
+    """Return the codec called ``name`` (``"etf"`` or ``"msgpack"``); ``ValueError`` otherwise.
 
-        return EtfCodec()
+    With ``max_frame``, decoding is bounded by it: compressed ETF may inflate to at
+    most ``max_frame`` bytes, and a payload may decode to at most
+    ``DECODE_BUDGET_FACTOR * max_frame`` estimated bytes (``frame_too_large`` past either).
+    """
+    budget = None if max_frame is None else DECODE_BUDGET_FACTOR * max_frame
+    if name == "etf":
+        from axon_port.codecs._etf import DEFAULT_MAX_DECOMPRESSED, EtfCodec
+
+        return EtfCodec(
+            DEFAULT_MAX_DECOMPRESSED if max_frame is None else max_frame, budget=budget
+        )
     if name == "msgpack":
         from axon_port.codecs._msgpack import MsgpackCodec
 
-        return MsgpackCodec()
+        return MsgpackCodec(budget)
     raise ValueError(f"unknown codec {name!r}; expected one of {', '.join(CODEC_NAMES)}")

@@ -39,15 +39,15 @@ from __future__ import annotations
 
 import importlib
 import os
-import struct
 from collections.abc import Mapping
 from typing import Any
 
 from axon_port.codecs._etf_decode import decode as _py_decode
+from axon_port.codecs._etf_decode import inflate
 from axon_port.codecs._etf_encode import atom_bytes, int_bytes, str_bytes
 from axon_port.codecs._etf_encode import encode as _py_encode
 from axon_port.codecs._etf_encode import encode_frame as _py_encode_frame
-from axon_port.errors import EncodeError
+from axon_port.errors import DecodeError, EncodeError
 
 __all__ = [
     "DEFAULT_MAX_DECOMPRESSED",
@@ -59,10 +59,8 @@ __all__ = [
     "str_bytes",
 ]
 
-DEFAULT_MAX_DEPTH = 512
+DEFAULT_MAX_DEPTH = 1000
 DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024
-
-_ENCODE_ERRORS = (RecursionError, UnicodeEncodeError, OverflowError, struct.error)
 
 
 def _load_speedups() -> Any:
@@ -95,9 +93,12 @@ class EtfCodec:
         max_depth: int = DEFAULT_MAX_DEPTH,
         *,
         speedups: bool | None = None,
+        budget: int | None = None,
     ) -> None:
         self.max_decompressed = max_decompressed
         self.max_depth = max_depth
+        #: The decoded-size budget (estimated bytes of Python objects), ``None``: unbounded.
+        self.budget = budget
         if speedups and not SPEEDUPS_AVAILABLE:
             raise RuntimeError("the ETF C accelerator (_etf_speedups) is not available")
         use_c = SPEEDUPS_AVAILABLE if speedups is None else speedups
@@ -107,11 +108,22 @@ class EtfCodec:
     def decode(self, payload: bytes) -> Any:
         """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only."""
         c = self._c
-        if c is not None:
-            value = c.decode(payload, self.max_depth)
+        if c is None:
+            return _py_decode(payload, self.max_depth, self.max_decompressed, self.budget)
+        value = c.decode(payload, self.max_depth, self.budget)
+        if value is not NotImplemented:
+            return value
+        if payload[1:2] == b"\x50":  # compressed: inflate (bounded), then decode in C
+            if len(payload) < 6:
+                raise DecodeError("truncated term")
+            data = b"\x83" + inflate(payload[2:], self.max_decompressed)
+            if data[1:2] == b"\x50":
+                raise DecodeError("unsupported term type 80 (COMPRESSED (nested))")
+            value = c.decode(data, self.max_depth, self.budget)
             if value is not NotImplemented:
                 return value
-        return _py_decode(payload, self.max_depth, self.max_decompressed)
+            return _py_decode(data, self.max_depth, self.max_decompressed, self.budget)
+        return _py_decode(payload, self.max_depth, self.max_decompressed, self.budget)
 
     def encode(self, term: Any) -> bytes:
         """Encode ``term`` (``Atom`` as atoms). Raises ``EncodeError`` only."""
@@ -120,8 +132,12 @@ class EtfCodec:
             return _py_encode(term, self.max_depth)
         try:
             return c.encode(term, self.max_depth)  # type: ignore[no-any-return]
-        except _ENCODE_ERRORS as e:
-            raise EncodeError(f"cannot encode value: {e}") from None
+        except EncodeError:
+            raise
+        except RecursionError:
+            raise EncodeError("value nesting is too deep (or cyclic)") from None
+        except Exception as e:  # user code run by the encoder (items(), __index__, ...)
+            raise EncodeError(f"cannot encode value: {type(e).__name__}: {e}") from None
 
     def encode_frame(self, frame: Mapping[str, Any]) -> bytes:
         """Encode a reply frame: top-level keys and ``type`` as atoms, nested atoms as binaries."""
@@ -130,5 +146,9 @@ class EtfCodec:
             return _py_encode_frame(frame, self.max_depth)
         try:
             return c.encode_frame(frame, self.max_depth)  # type: ignore[no-any-return]
-        except _ENCODE_ERRORS as e:
-            raise EncodeError(f"cannot encode frame: {e}") from None
+        except EncodeError:
+            raise
+        except RecursionError:
+            raise EncodeError("value nesting is too deep (or cyclic)") from None
+        except Exception as e:  # user code run by the encoder (items(), __index__, ...)
+            raise EncodeError(f"cannot encode frame: {type(e).__name__}: {e}") from None

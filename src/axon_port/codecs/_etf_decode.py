@@ -15,9 +15,9 @@ import zlib
 from typing import Any
 
 from axon_port._types import Atom, FrozenList, FrozenMap
-from axon_port.errors import DecodeError
+from axon_port.errors import DecodeError, FrameTooLarge
 
-__all__ = ["decode"]
+__all__ = ["decode", "inflate"]
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
@@ -71,13 +71,18 @@ def _freeze(k: Any) -> Any:
     return k
 
 
-def _dec(data: bytes, pos: int, max_depth: int) -> tuple[Any, int]:
+def _over_budget() -> FrameTooLarge:
+    return FrameTooLarge("decoded term exceeds the decoded-size budget")
+
+
+def _dec(data: bytes, pos: int, max_depth: int, budget: int) -> tuple[Any, int]:
     """Decode the term at ``data[pos]``; return it and the position after it.
 
     Iterative: ``items`` collects the elements of the innermost open container
     (a map collects keys and values alternately), ``remaining`` counts what it
     still expects and ``stack`` holds the enclosing containers.  The outermost
-    pseudo-container (``kind`` 0) expects exactly one term.
+    pseudo-container (``kind`` 0) expects exactly one term.  ``budget`` is the
+    decoded-size budget in estimated bytes, charged exactly as the C decoder does.
     """
     ndata = len(data)
     acache = _atom_dec_cache
@@ -93,6 +98,9 @@ def _dec(data: bytes, pos: int, max_depth: int) -> tuple[Any, int]:
             end = pos + 5 + _U32(data, pos + 1)[0]
             if end > ndata:
                 raise _Truncated
+            budget -= 43 + end - pos  # 48 + len
+            if budget < 0:
+                raise _over_budget()
             v = data[pos + 5 : end]
             try:
                 v = v.decode()
@@ -104,6 +112,11 @@ def _dec(data: bytes, pos: int, max_depth: int) -> tuple[Any, int]:
             pos += 2
         elif tag == 119 or tag == 100:  # SMALL_ATOM_UTF8_EXT, ATOM_EXT (latin-1)
             end = pos + 2 + data[pos + 1] if tag == 119 else pos + 3 + _U16(data, pos + 1)[0]
+            if end > ndata:
+                raise _Truncated
+            budget -= 8
+            if budget < 0:
+                raise _over_budget()
             v = acache.get(data[pos:end], _MISS)
             if v is _MISS:
                 v = _atom(data, pos, pos + 2 if tag == 119 else pos + 3, end, tag == 119)
@@ -120,6 +133,9 @@ def _dec(data: bytes, pos: int, max_depth: int) -> tuple[Any, int]:
                     raise DecodeError("term nesting is too deep")
                 if n > ndata - pos:
                     raise DecodeError(f"declared length {n} exceeds the {ndata - pos} bytes left")
+                budget -= 64 + (48 if tag == 116 else 8) * n
+                if budget < 0:
+                    raise _over_budget()
                 stack.append((items, remaining, kind))
                 items = []
                 append = items.append
@@ -130,12 +146,22 @@ def _dec(data: bytes, pos: int, max_depth: int) -> tuple[Any, int]:
                 if data[pos] != 106:
                     raise DecodeError("improper list (tail is not []) cannot be decoded")
                 pos += 1
+            budget -= 64
+            if budget < 0:
+                raise _over_budget()
             v = {} if tag == 116 else [] if tag == 108 else ()
         elif tag == 106:  # NIL_EXT
+            budget -= 64
+            if budget < 0:
+                raise _over_budget()
             v = []
             pos += 1
         else:
+            before = pos
             v, pos = _dec_rare(data, pos, tag)
+            budget -= 32 + 8 * (pos - before)
+            if budget < 0:
+                raise _over_budget()
         append(v)
         remaining -= 1
         while not remaining:  # close finished containers
@@ -217,11 +243,18 @@ def _dec_rare(data: bytes, pos: int, tag: int) -> tuple[Any, int]:
     raise DecodeError(f"unsupported term type {tag} ({_TAG_NAMES.get(tag, 'unknown tag')})")
 
 
-def _inflate(data: bytes, limit: int) -> bytes:
-    """Inflate a COMPRESSED term body (``data`` starts at the size field)."""
+def inflate(data: bytes, limit: int) -> bytes:
+    """Inflate a COMPRESSED term body (``data`` starts at the size field).
+
+    ``FrameTooLarge`` if it declares more than ``limit`` bytes (nothing is inflated
+    then); inflating never produces more than the declared size.
+    """
     size = _U32(data, 0)[0]
     if size > limit:
-        raise DecodeError(f"compressed term declares {size} bytes, above the {limit}-byte limit")
+        raise FrameTooLarge(
+            f"compressed term declares {size} bytes, above the {limit}-byte limit",
+            details={"size": size, "max_frame": limit},
+        )
     z = zlib.decompressobj()
     try:
         out = z.decompress(data[4:], max(size, 1))
@@ -238,17 +271,22 @@ def _inflate(data: bytes, limit: int) -> bytes:
     return out
 
 
-def decode(payload: bytes, max_depth: int, max_decompressed: int) -> Any:
-    """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only."""
+def decode(
+    payload: bytes, max_depth: int, max_decompressed: int, budget: int | None = None
+) -> Any:
+    """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only
+    (``FrameTooLarge``, a subclass, past ``max_decompressed`` or ``budget``)."""
+    if budget is None:
+        budget = 1 << 62
     data = payload if type(payload) is bytes else bytes(payload)
     try:
         if data[0] != 131:
             raise DecodeError(f"not an External Term Format payload (version byte {data[0]})")
         if data[1] == 80:
-            data = _inflate(data[2:], max_decompressed)
-            value, pos = _dec(data, 0, max_depth)
+            data = inflate(data[2:], max_decompressed)
+            value, pos = _dec(data, 0, max_depth, budget)
         else:
-            value, pos = _dec(data, 1, max_depth)
+            value, pos = _dec(data, 1, max_depth, budget)
     except (IndexError, struct.error, _Truncated):
         raise DecodeError("truncated term") from None
     except RecursionError:

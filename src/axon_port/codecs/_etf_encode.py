@@ -158,7 +158,6 @@ def int_bytes(x: int) -> bytes:
 _SMALL_INTS = [bytes((97, i)) for i in range(256)]
 _enc_atoms = _make_encoder(True)
 _enc_binaries = _make_encoder(False)
-_ENCODE_ERRORS = (RecursionError, UnicodeEncodeError, OverflowError, struct.error)
 
 
 def encode(term: Any, max_depth: int) -> bytes:
@@ -166,17 +165,25 @@ def encode(term: Any, max_depth: int) -> bytes:
     parts: list[bytes] = [b"\x83"]
     try:
         _enc_atoms(term, parts.append, max_depth)
-    except _ENCODE_ERRORS as e:
-        raise EncodeError(f"cannot encode value: {e}") from None
+    except EncodeError:
+        raise
+    except RecursionError:
+        raise EncodeError("value nesting is too deep (or cyclic)") from None
+    except Exception as e:  # user code run while walking the value (items(), __index__, ...)
+        raise EncodeError(f"cannot encode value: {type(e).__name__}: {e}") from None
     return b"".join(parts)
 
 
 def encode_frame(frame: Mapping[str, Any], max_depth: int) -> bytes:
     """Encode a reply frame: top-level keys and ``type`` as atoms, nested atoms as binaries."""
-    parts: list[bytes] = [b"\x83", _P_BI(116, len(frame))]
+    parts: list[bytes] = [b"\x83", b""]
     out = parts.append
     try:
-        for k, v in frame.items():
+        # A snapshot: the header must count exactly the pairs written, even if
+        # a user Mapping changes while it is walked.
+        items = list(frame.items())
+        parts[1] = _P_BI(116, len(items))
+        for k, v in items:
             if isinstance(k, str):
                 out(atom_bytes(k))
             else:
@@ -185,6 +192,10 @@ def encode_frame(frame: Mapping[str, Any], max_depth: int) -> bytes:
                 out(atom_bytes(v))
             else:
                 _enc_binaries(v, out, max_depth)
-    except _ENCODE_ERRORS as e:
-        raise EncodeError(f"cannot encode frame: {e}") from None
+    except EncodeError:
+        raise
+    except RecursionError:
+        raise EncodeError("value nesting is too deep (or cyclic)") from None
+    except Exception as e:  # user code run while walking the value (items(), __index__, ...)
+        raise EncodeError(f"cannot encode frame: {type(e).__name__}: {e}") from None
     return b"".join(parts)

@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static PyObject *DecodeError, *EncodeError, *AtomType, *FrozenListType, *MappingABC;
+static PyObject *DecodeError, *FrameTooLarge, *EncodeError, *AtomType, *FrozenListType, *MappingABC;
 
 /* ------------------------------------------------------------------------- */
 /* errors                                                                     */
@@ -183,7 +183,20 @@ typedef struct {
     Py_ssize_t nvals, vcap;
     Frame *frames;
     Py_ssize_t nframes, fcap;
+    Py_ssize_t budget; /* estimated bytes of Python objects still allowed (see _etf) */
 } DecState;
+
+/* Charge k estimated bytes to the decoded-size budget; FrameTooLarge once it is spent. */
+static int
+charge(DecState *st, Py_ssize_t k)
+{
+    st->budget -= k;
+    if (st->budget < 0) {
+        raise_fmt(FrameTooLarge, "decoded term exceeds the decoded-size budget");
+        return -1;
+    }
+    return 0;
+}
 
 static void
 dec_state_free(DecState *st)
@@ -363,6 +376,8 @@ dec_loop(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t pos,
             Py_ssize_t len = rd_u32(data + pos + 1);
             NEED(5 + len);
             const char *p = (const char *)data + pos + 5;
+            if (charge(st, 48 + len) < 0)
+                return DEC_ERR;
             v = PyUnicode_DecodeUTF8(p, len, NULL);
             if (v == NULL) {
                 if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
@@ -395,6 +410,8 @@ dec_loop(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t pos,
             }
             if (end > n)
                 goto truncated;
+            if (charge(st, 8) < 0)
+                return DEC_ERR;
             v = dec_atom(data, pos, start, end, tag == 119);
             if (v == NULL)
                 return DEC_ERR;
@@ -414,6 +431,9 @@ dec_loop(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t pos,
                               n - pos);
                     return DEC_ERR;
                 }
+                /* prepaid: the container and its slots, before any element is built */
+                if (charge(st, 64 + (tag == 116 ? 48 : 8) * cnt) < 0)
+                    return DEC_ERR;
                 Frame f = {base, remaining, kind};
                 if (push_frame(st, f) < 0)
                     return DEC_ERR;
@@ -430,20 +450,29 @@ dec_loop(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t pos,
                 }
                 pos += 1;
             }
+            if (charge(st, 64) < 0)
+                return DEC_ERR;
             v = tag == 116 ? PyDict_New() : tag == 108 ? PyList_New(0) : PyTuple_New(0);
             if (v == NULL)
                 return DEC_ERR;
         }
         else if (tag == 106) { /* NIL_EXT */
+            if (charge(st, 64) < 0)
+                return DEC_ERR;
             v = PyList_New(0);
             if (v == NULL)
                 return DEC_ERR;
             pos += 1;
         }
         else {
+            Py_ssize_t before = pos;
             int r = dec_rare(data, n, &pos, tag, &v);
             if (r != DEC_OK)
                 return r;
+            if (charge(st, 32 + 8 * (pos - before)) < 0) {
+                Py_DECREF(v);
+                return DEC_ERR;
+            }
         }
         if (push_val(st, v) < 0)
             return DEC_ERR;
@@ -533,13 +562,19 @@ depth_arg(PyObject *o)
 static PyObject *
 etf_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "decode(payload, max_depth)");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "decode(payload, max_depth[, budget])");
         return NULL;
     }
     Py_ssize_t max_depth = depth_arg(args[1]);
     if (max_depth == -1 && PyErr_Occurred())
         return NULL;
+    Py_ssize_t budget = PY_SSIZE_T_MAX;
+    if (nargs == 3 && args[2] != Py_None) {
+        budget = depth_arg(args[2]);
+        if (budget == -1 && PyErr_Occurred())
+            return NULL;
+    }
     PyObject *payload = args[0];
     if (PyBytes_CheckExact(payload))
         Py_INCREF(payload);
@@ -568,7 +603,7 @@ etf_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         result = Py_NewRef(Py_NotImplemented);
         goto done;
     }
-    DecState st = {NULL, 0, 0, NULL, 0, 0};
+    DecState st = {NULL, 0, 0, NULL, 0, 0, budget};
     Py_ssize_t end = 0;
     PyObject *value = NULL;
     int r = dec_loop(&st, data, n, 1, max_depth, &value, &end);
@@ -849,7 +884,7 @@ enc_inner(Buf *b, PyObject *x, Py_ssize_t depth, int atoms)
         if (t == &PyDict_Type) {
             if (put_head32(b, 116, n) < 0)
                 return -1;
-            Py_ssize_t i = 0;
+            Py_ssize_t i = 0, seen = 0;
             PyObject *k, *v;
             while (PyDict_Next(x, &i, &k, &v)) {
                 Py_INCREF(k);
@@ -861,6 +896,13 @@ enc_inner(Buf *b, PyObject *x, Py_ssize_t depth, int atoms)
                 Py_DECREF(v);
                 if (r < 0)
                     return -1;
+                seen++;
+            }
+            /* user code run while encoding (a __index__, a Mapping's items()) may
+               have resized the dict: the header would no longer match */
+            if (seen != n || PyDict_GET_SIZE(x) != n) {
+                raise_fmt(EncodeError, "dict changed size during encoding");
+                return -1;
             }
             return 0;
         }
@@ -869,13 +911,21 @@ enc_inner(Buf *b, PyObject *x, Py_ssize_t depth, int atoms)
                 return put_bytes_lit(b, "j", 1);
             if (put_head32(b, 108, n) < 0)
                 return -1;
-            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(x); i++) {
+            for (Py_ssize_t i = 0; i < n; i++) {
+                if (PyList_GET_SIZE(x) != n) {
+                    raise_fmt(EncodeError, "list changed size during encoding");
+                    return -1;
+                }
                 PyObject *v = PyList_GET_ITEM(x, i);
                 Py_INCREF(v);
                 int r = enc(b, v, depth, atoms);
                 Py_DECREF(v);
                 if (r < 0)
                     return -1;
+            }
+            if (PyList_GET_SIZE(x) != n) {
+                raise_fmt(EncodeError, "list changed size during encoding");
+                return -1;
             }
             return put_bytes_lit(b, "j", 1);
         }
@@ -1055,7 +1105,7 @@ etf_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (put_head32(&b, 116, n) < 0)
         return buf_finish(&b, 0);
     if (PyDict_CheckExact(frame)) {
-        Py_ssize_t i = 0;
+        Py_ssize_t i = 0, seen = 0;
         PyObject *k, *v;
         while (PyDict_Next(frame, &i, &k, &v)) {
             Py_INCREF(k);
@@ -1065,6 +1115,11 @@ etf_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(v);
             if (r < 0)
                 return buf_finish(&b, 0);
+            seen++;
+        }
+        if (seen != n || PyDict_GET_SIZE(frame) != n) {
+            raise_fmt(EncodeError, "frame changed size during encoding");
+            return buf_finish(&b, 0);
         }
         return buf_finish(&b, 1);
     }
@@ -1077,6 +1132,7 @@ etf_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return buf_finish(&b, 0);
     PyObject *item;
     int ok = 1;
+    Py_ssize_t seen = 0;
     while (ok && (item = PyIter_Next(it)) != NULL) {
         PyObject *pair = PySequence_Tuple(item);
         Py_DECREF(item);
@@ -1087,13 +1143,19 @@ etf_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                          PyTuple_GET_SIZE(pair));
             ok = 0;
         }
-        else
+        else {
             ok = frame_item(&b, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1), depth) == 0;
+            seen++;
+        }
         Py_XDECREF(pair);
     }
     Py_DECREF(it);
     if (ok && PyErr_Occurred())
         ok = 0;
+    if (ok && seen != n) { /* the mapping grew or shrank while it was walked */
+        raise_fmt(EncodeError, "frame changed size during encoding");
+        ok = 0;
+    }
     return buf_finish(&b, ok);
 }
 
@@ -1102,7 +1164,7 @@ etf_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"decode", (PyCFunction)(void (*)(void))etf_decode, METH_FASTCALL,
-     "decode(payload, max_depth) -> term, or NotImplemented to decode in Python"},
+     "decode(payload, max_depth[, budget]) -> term, or NotImplemented to decode in Python"},
     {"encode", (PyCFunction)(void (*)(void))etf_encode, METH_FASTCALL,
      "encode(term, max_depth) -> bytes (Atom as atoms)"},
     {"encode_frame", (PyCFunction)(void (*)(void))etf_encode_frame, METH_FASTCALL,
@@ -1132,12 +1194,14 @@ PyInit__etf_speedups(void)
 {
     if (DecodeError == NULL) {
         DecodeError = import_attr("axon_port.errors", "DecodeError");
+        FrameTooLarge = import_attr("axon_port.errors", "FrameTooLarge");
         EncodeError = import_attr("axon_port.errors", "EncodeError");
         AtomType = import_attr("axon_port._types", "Atom");
         FrozenListType = import_attr("axon_port._types", "FrozenList");
         MappingABC = import_attr("collections.abc", "Mapping");
-        if (!DecodeError || !EncodeError || !AtomType || !FrozenListType || !MappingABC) {
+        if (!DecodeError || !FrameTooLarge || !EncodeError || !AtomType || !FrozenListType || !MappingABC) {
             Py_CLEAR(DecodeError);
+            Py_CLEAR(FrameTooLarge);
             Py_CLEAR(EncodeError);
             Py_CLEAR(AtomType);
             Py_CLEAR(FrozenListType);

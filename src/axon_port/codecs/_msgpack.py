@@ -29,13 +29,67 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 
 from axon_port._types import FrozenList, FrozenMap
-from axon_port.errors import DecodeError, EncodeError
+from axon_port.errors import DecodeError, EncodeError, FrameTooLarge
 
 __all__ = ["MsgpackCodec"]
 
 _NONFINITE_RE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]")
 _EXT_RE = re.compile(rb"\xd6\xff|\xd7\xff|\xc7\x0c\xff")
-_MAX_DEPTH = 512
+_MAX_DEPTH = 1000
+# The most estimated bytes of Python objects one payload byte can cost (an empty
+# array inside an array: 1 byte, a 56-byte list and its 8-byte slot). A payload
+# that cannot reach the budget even so is not scanned.
+_WORST_RATIO = 64
+_U = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8, 0xCA: 4, 0xCB: 8}
+_FIXEXT = {0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17}
+_LEN = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}
+
+
+def _check_budget(data: bytes, budget: int) -> None:
+    """Raise ``FrameTooLarge`` if ``data`` would decode past ``budget`` estimated bytes.
+
+    One linear pass over the tokens, charged like the ETF decoder: a container
+    64 bytes plus 8 per slot (48 per map pair), a str or bin 48 plus its length,
+    a wide number 32. Malformed input stops the scan; ``unpackb`` reports it.
+    """
+    pos, end = 0, len(data)
+    while pos < end:
+        b = data[pos]
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+            pos += 1
+            continue
+        if b <= 0x8F:
+            budget -= 64 + 48 * (b & 0x0F)
+            pos += 1
+        elif b <= 0x9F:
+            budget -= 64 + 8 * (b & 0x0F)
+            pos += 1
+        elif b <= 0xBF:
+            n = b & 0x1F
+            budget -= 48 + n
+            pos += 1 + n
+        elif b in _U:
+            budget -= 32
+            pos += 1 + _U[b]
+        elif b in _LEN:
+            w = _LEN[b]
+            n = int.from_bytes(data[pos + 1 : pos + 1 + w], "big")
+            budget -= 48 + n
+            pos += 1 + w + n
+        elif b in (0xDC, 0xDD, 0xDE, 0xDF):
+            w = 2 if b in (0xDC, 0xDE) else 4
+            n = int.from_bytes(data[pos + 1 : pos + 1 + w], "big")
+            budget -= 64 + (8 if b <= 0xDD else 48) * n
+            pos += 1 + w
+        elif b in _FIXEXT:
+            pos += _FIXEXT[b]
+        elif b in (0xC7, 0xC8, 0xC9):
+            w = {0xC7: 1, 0xC8: 2, 0xC9: 4}[b]
+            pos += 2 + w + int.from_bytes(data[pos + 1 : pos + 1 + w], "big")
+        else:  # 0xC1 (never used): malformed
+            return
+        if budget < 0:
+            raise FrameTooLarge("decoded term exceeds the decoded-size budget")
 
 
 def _default(obj: Any) -> Any:
@@ -102,12 +156,18 @@ class MsgpackCodec:
 
     name = "msgpack"
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int | None = None) -> None:
+        #: The decoded-size budget (estimated bytes of Python objects), ``None``: unbounded.
+        self.budget = budget
         # One reusable packer: cheaper than packb()'s new Packer per frame.
         self._packer = msgpack.Packer(use_bin_type=True, default=_default, autoreset=True)
 
     def decode(self, payload: bytes) -> Any:
-        """Decode exactly one msgpack object. Raises ``DecodeError`` only."""
+        """Decode exactly one msgpack object. Raises ``DecodeError`` only
+        (``FrameTooLarge``, a subclass, past the decoded-size budget)."""
+        budget = self.budget
+        if budget is not None and len(payload) * _WORST_RATIO > budget:
+            _check_budget(payload, budget)
         try:
             try:
                 value = msgpack.unpackb(
@@ -149,9 +209,9 @@ class MsgpackCodec:
         except OverflowError:
             self._packer.reset()
             raise EncodeError("integer does not fit in 64 bits") from None
-        except (ValueError, TypeError, UnicodeEncodeError, RecursionError) as e:
+        except Exception as e:  # also user code run by the packer (items(), __index__, ...)
             self._packer.reset()
-            raise EncodeError(f"cannot encode value: {e}") from None
+            raise EncodeError(f"cannot encode value: {type(e).__name__}: {e}") from None
         if _NONFINITE_RE.search(out) is not None:
             _check_finite(term)
         return out

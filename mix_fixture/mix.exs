@@ -1,11 +1,14 @@
 defmodule AxonPort.MixProject do
   use Mix.Project
 
-  # The launcher lives at the repository root (`../priv/axon_port`): it finds the
-  # project's Python environment and execs `python -m axon_port`. Apps that copy
-  # this client point `config :axon_port, launcher: ...` (or the `:launcher`
-  # worker option) at their own copy.
-  @launcher Path.expand("../priv/axon_port", __DIR__)
+  # The Elixir package :axon_port. Add it to an app with
+  #
+  #     {:axon_port, path: "../axon_port/mix_fixture"}
+  #     {:axon_port, git: "https://.../axon_port.git", sparse: "mix_fixture"}
+  #
+  # then `mix deps.get && mix axon_port.setup`. The launcher priv/axon_port is
+  # found at run time from :code.priv_dir(:axon_port) (a release carries it); it
+  # is a byte-equal copy of the repository's top-level priv/axon_port.
 
   def project do
     [
@@ -15,18 +18,21 @@ defmodule AxonPort.MixProject do
       elixirc_paths: elixirc_paths(Mix.env()),
       start_permanent: Mix.env() == :prod,
       deps: [],
-      aliases: aliases()
+      aliases: aliases(),
+      dialyzer: [plt_add_apps: [:mix, :ex_unit]],
+      package: [files: ~w(lib priv mix.exs)]
     ]
   end
 
   def application do
     [
       extra_applications: [:logger],
-      mod: {AxonPort.Application, []},
-      env: [launcher: @launcher]
+      mod: {AxonPort.Application, []}
     ]
   end
 
+  # The example workflows (AxonPort.Examples.*) are test support: never compiled
+  # into the apps that depend on :axon_port.
   defp elixirc_paths(:test), do: ["lib", "test/support"]
   defp elixirc_paths(_), do: ["lib"]
 

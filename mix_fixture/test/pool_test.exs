@@ -126,10 +126,17 @@ defmodule AxonPort.PoolTest do
     Process.put(:peer, peer)
     :ok = :rpc.call(peer_node, :code, :add_paths, [:code.get_path()])
 
-    # The .app file carries the launcher default; set it anyway, as an app that
-    # configures it at run time would.
+    # The peer loads no config files: give it this node's launcher and Python
+    # settings, as an app that configures them at run time would.
     :ok = :rpc.call(peer_node, :application, :load, [:axon_port])
     :ok = :rpc.call(peer_node, :application, :set_env, [:axon_port, :launcher, launcher()])
+
+    :ok =
+      :rpc.call(peer_node, :application, :set_env, [
+        :axon_port,
+        :python,
+        Application.get_env(:axon_port, :python, [])
+      ])
 
     {:ok, _} = :rpc.call(peer_node, Application, :ensure_all_started, [:axon_port])
     peer_node

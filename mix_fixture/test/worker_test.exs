@@ -177,7 +177,14 @@ defmodule AxonPort.WorkerTest do
       Process.flag(:trap_exit, true)
 
       assert {:error, {:worker_exit, status}} =
-               Worker.start_link(worker_opts(env: %{"AXON_PORT_PYTHON" => "/nonexistent/python"}))
+               Worker.start_link(
+                 worker_opts(
+                   env: %{
+                     "AXON_PORT_VENV" => "/nonexistent/venv",
+                     "AXON_PORT_PYTHON" => "/nonexistent/python"
+                   }
+                 )
+               )
 
       assert status == 127
     end

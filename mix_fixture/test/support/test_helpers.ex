@@ -9,13 +9,15 @@ defmodule AxonPort.TestHelpers do
 
   @py_dir Path.expand("py", __DIR__)
 
-  @doc "The launcher (`priv/axon_port` at the repository root)."
-  def launcher, do: Application.fetch_env!(:axon_port, :launcher)
+  @doc "The launcher (the package's `priv/axon_port`, found at run time)."
+  def launcher, do: AxonPort.Python.launcher()
 
   @doc "The Python interpreter the launcher would use."
   def python do
-    System.get_env("AXON_PORT_PYTHON") ||
-      Path.expand("../.venv/bin/python", Path.dirname(launcher()))
+    case AxonPort.Python.venv() do
+      nil -> System.get_env("AXON_PORT_PYTHON") || flunk("no venv and no AXON_PORT_PYTHON")
+      venv -> Path.join(venv, "bin/python")
+    end
   end
 
   @doc "Environment for a worker that can import the fixture modules."

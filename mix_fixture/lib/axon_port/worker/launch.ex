@@ -1,34 +1,31 @@
 defmodule AxonPort.Worker.Launch do
-  @moduledoc """
-  Bringing a worker's OS process up and down: the launcher and its port
-  options, the startup handshake, and closing and reaping.
-
-  Up: `open/1` spawns the launcher with `spawn_executable` (never a shell),
-  `{:packet, 4}`, `:exit_status` and, in `:fds` mode, `:nouse_stdio` with
-  `--fds 3,4`. `await_ready/2` then waits for the `ready` frame and
-  `define_agents/2` defines the startup agents synchronously — both before the
-  GenServer serves anything, so they read the port's messages with a selective
-  `receive` in `init/1`.
-
-  Down: `close_and_reap/1` closes the port (EOF: the worker exits on its own)
-  and `kill -9`s the OS process only if it lingers past `:kill_grace`.
-
-  Internal to `AxonPort.Worker`; runs in the worker process.
-  """
+  # Bringing a worker's OS process up and down: the launcher and its port
+  # options, the startup handshake, and closing and reaping.
+  #
+  # Up: `open/1` spawns the launcher with `spawn_executable` (never a shell),
+  # `{:packet, 4}`, `:exit_status` and, in `:fds` mode, `:nouse_stdio` with
+  # `--fds 3,4`. `await_ready/2` then waits for the `ready` frame and
+  # `define_agents/2` defines the startup agents synchronously — both before the
+  # GenServer serves anything, so they read the port's messages with a selective
+  # `receive` in `init/1`.
+  #
+  # Down: `close_and_reap/1` closes the port (EOF: the worker exits on its own)
+  # and `kill -9`s the OS process only if it lingers past `:kill_grace`.
+  #
+  # Internal to `AxonPort.Worker`; runs in the worker process.
+  @moduledoc false
 
   require Logger
 
   alias AxonPort.Error
   alias AxonPort.Worker.{Events, Wire}
 
-  @doc "The launcher from the options or the application environment; raises if neither has one."
+  @doc """
+  The launcher: the `:launcher` option, else `config :axon_port, launcher: ...`,
+  else `priv/axon_port` of the `:axon_port` application, resolved at run time.
+  """
   @spec launcher(keyword()) :: Path.t()
-  def launcher(opts), do: Keyword.get_lazy(opts, :launcher, &default_launcher/0)
-
-  defp default_launcher do
-    Application.get_env(:axon_port, :launcher) ||
-      raise ArgumentError, "no :launcher option and no `config :axon_port, launcher: ...`"
-  end
+  def launcher(opts), do: Keyword.get_lazy(opts, :launcher, &AxonPort.Python.launcher/0)
 
   @doc """
   Spawns `launcher` with the port options the worker options ask for.
@@ -41,7 +38,7 @@ defmodule AxonPort.Worker.Launch do
     port_opts =
       [:binary, {:packet, 4}, :exit_status, :hide, args: worker_args(opts)] ++
         if(Keyword.get(opts, :mode, :fds) == :fds, do: [:nouse_stdio], else: []) ++
-        env_opt(Keyword.get(opts, :env, []))
+        env_opt(launch_env(Keyword.get(opts, :env, [])))
 
     open_port(launcher, port_opts)
   end
@@ -70,6 +67,16 @@ defmodule AxonPort.Worker.Launch do
       {:ok, v} -> [name, to_string(v)]
       :error -> []
     end
+  end
+
+  # The app's venv (`mix axon_port.setup`) reaches the launcher as AXON_PORT_VENV,
+  # unless the caller's own :env sets that variable.
+  defp launch_env(env) do
+    env = Enum.map(env, fn {k, v} -> {to_string(k), v} end)
+
+    if List.keymember?(env, "AXON_PORT_VENV", 0),
+      do: env,
+      else: AxonPort.Python.launcher_env() ++ env
   end
 
   defp env_opt([]), do: []
@@ -193,8 +200,12 @@ defmodule AxonPort.Worker.Launch do
   Closes the port — the worker sees EOF and exits on its own — and kills the OS
   process only if it is still alive `kill_grace` ms later. Always `:ok`.
   """
-  @spec close_and_reap(%{port: port(), os_pid: non_neg_integer(), kill_grace: non_neg_integer()}) ::
-          :ok
+  @spec close_and_reap(%{
+          required(:port) => port(),
+          required(:os_pid) => non_neg_integer(),
+          required(:kill_grace) => non_neg_integer(),
+          optional(atom()) => term()
+        }) :: :ok
   def close_and_reap(%{port: port, os_pid: os_pid, kill_grace: grace}) do
     try do
       Port.close(port)

@@ -93,7 +93,12 @@ defmodule AxonPort do
 
   Returns `{:ok, %{output: ..., usage: ..., messages: ..., elapsed_ms: ...}}`.
   """
-  @spec run(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+  @spec run(
+          target(),
+          String.t() | atom() | map() | keyword(),
+          AxonPort.Content.prompt(),
+          keyword()
+        ) ::
           {:ok, run_result()} | {:error, reason()}
   def run(target, agent, prompt, opts \\ []) do
     {payload, meta} = run_request(agent, prompt, opts, false)
@@ -119,7 +124,12 @@ defmodule AxonPort do
   have been delivered). Options as for `run/4`, except `:timeout` and `:retry`.
   See `stream!/4` for an Elixir `Stream`.
   """
-  @spec stream(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+  @spec stream(
+          target(),
+          String.t() | atom() | map() | keyword(),
+          AxonPort.Content.prompt(),
+          keyword()
+        ) ::
           {:ok, {pid(), reference()}} | {:error, reason()}
   def stream(target, agent, prompt, opts \\ []) do
     {payload, meta} = run_request(agent, prompt, opts, true)
@@ -140,7 +150,12 @@ defmodule AxonPort do
   the longest wait for the next event; when it passes, the run is cancelled and
   the stream ends with `{:error, %AxonPort.Error{kind: "timeout"}}`.
   """
-  @spec stream!(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+  @spec stream!(
+          target(),
+          String.t() | atom() | map() | keyword(),
+          AxonPort.Content.prompt(),
+          keyword()
+        ) ::
           Enumerable.t()
   def stream!(target, agent, prompt, opts \\ []) do
     idle = Keyword.get(opts, :idle_timeout, 120_000)

@@ -26,7 +26,9 @@ request after the user prompt takes turn 0 (the turn is the number of model
 responses since the last user prompt, so every run of an agent starts at 0, and a
 retry consumes a turn). The content a tool sends beside its result
 (``ToolReturn(content=...)``) is not a new prompt, and a run resumed from history
-without a prompt (deferred tool results) continues the count. A turn is a binary (text), or a map combining:
+without a prompt (deferred tool results) continues the count.
+
+A turn is a binary (text), or a map combining:
 
 * ``"text"`` — a binary, or a list of binaries streamed as separate chunks;
 * ``"thinking"`` — a binary;

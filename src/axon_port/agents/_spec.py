@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast, get_args
 
-from pydantic_ai import Agent, ModelRetry, RunContext, StructuredDict, Tool
+from pydantic_ai import Agent, DeferredToolRequests, ModelRetry, RunContext, StructuredDict, Tool
 from pydantic_ai import exceptions as pai
 from pydantic_ai._agent_graph import EndStrategy
 from pydantic_ai.agent import AgentRetries
@@ -70,6 +70,8 @@ class BuiltAgent:
     key: str
     output: SchemaOutput | None = None
     remote_tools: dict[str, RemoteToolDef] = field(default_factory=dict)
+    #: The output type without the ``DeferredToolRequests`` marker (for ``describe``).
+    output_type: Any = None
 
     def describe(self) -> dict[str, Any]:
         """The agent as ``describe`` lists it."""
@@ -77,7 +79,7 @@ class BuiltAgent:
         if self.spec is not None:
             out["spec"] = self.spec
         try:
-            out["output_schema"] = self.agent.output_json_schema()
+            out["output_schema"] = self.agent.output_json_schema(self.output_type)
         except Exception:  # an exotic Python output type: describe the rest
             out["output_schema"] = None
         return out
@@ -131,8 +133,12 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
         output_type = StructuredDict(
             output.schema, name=output.name, description=output.description
         )
+    # Tools needing approval, or raising CallDeferred/ApprovalRequired, end the run
+    # with DeferredToolRequests (the result's ``deferred``) instead of failing it.
     try:
-        agent: Agent[Any, Any] = Agent(model, output_type=output_type, tools=tools, **kwargs)
+        agent: Agent[Any, Any] = Agent(
+            model, output_type=[output_type, DeferredToolRequests], tools=tools, **kwargs
+        )
     except (pai.UserError, TypeError, ValueError) as exc:
         raise BadRequest(f"spec: {exc}") from None
     if output is not None:
@@ -144,6 +150,7 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
         key=spec_key(spec),
         output=output,
         remote_tools=remote,
+        output_type=output_type,
     )
 
 
@@ -235,7 +242,7 @@ def _tools(
 
 
 def _remote_def(item: dict[str, Any], where: str) -> RemoteToolDef:
-    allowed = {"name", "description", "parameters", "remote"}
+    allowed = {"name", "description", "parameters", "remote", "requires_approval"}
     unknown = sorted(k for k in item if k not in allowed)
     if unknown:
         raise BadRequest(f"{where}: unknown key(s) {unknown} (allowed: {sorted(allowed)})")
@@ -254,7 +261,10 @@ def _remote_def(item: dict[str, Any], where: str) -> RemoteToolDef:
     validator = compile_validator(params, where=f"{where}.parameters")
     if params.get("type") != "object":
         raise BadRequest(f'{where}.parameters must describe an object ("type": "object")')
-    return RemoteToolDef(name, description, dict(params), validator)
+    approval = item.get("requires_approval", False)
+    if not isinstance(approval, bool):
+        raise BadRequest(f"{where}.requires_approval must be a boolean")
+    return RemoteToolDef(name, description, dict(params), validator, requires_approval=approval)
 
 
 def _python_tool(entry: ToolEntry) -> Tool[Any]:
@@ -284,7 +294,12 @@ def _python_tool(entry: ToolEntry) -> Tool[Any]:
                 raise ToolExecutionError(entry.name, exc) from exc
 
         wrapped = run_sync
-    return Tool(wrapped, name=entry.name, description=entry.description)
+    return Tool(
+        wrapped,
+        name=entry.name,
+        description=entry.description,
+        requires_approval=entry.requires_approval,
+    )
 
 
 def python_tool_schema(entry: ToolEntry) -> dict[str, Any]:

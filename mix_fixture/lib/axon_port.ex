@@ -26,10 +26,11 @@ defmodule AxonPort do
   @type target :: GenServer.server() | {:pool, term()}
   @type reason :: Error.t() | Worker.failure()
   @type run_result :: %{
-          output: term(),
-          usage: map(),
-          messages: list(),
-          elapsed_ms: number() | nil
+          optional(:deferred) => %{String.t() => [map()]},
+          required(:output) => term(),
+          required(:usage) => map(),
+          required(:messages) => list(),
+          required(:elapsed_ms) => number() | nil
         }
 
   @type retry_policy ::
@@ -83,6 +84,8 @@ defmodule AxonPort do
     * `:history` — earlier messages (the `messages` of previous results,
       concatenated) for a multi-turn conversation;
     * `:deps`, `:model_settings`, `:usage_limits` — passed to the run;
+    * `:deferred_tool_results` — decisions for a run that ended with `deferred`
+      (`%{approvals: ..., calls: ...}`; see `resume/4`);
     * `:timeout` — ms to wait (default 120 s); on expiry the run is cancelled and
       `{:error, %AxonPort.Error{kind: "timeout"}}` is returned;
     * `:retry` — a retry policy (default
@@ -110,6 +113,12 @@ defmodule AxonPort do
       end
     end)
   end
+
+  @doc """
+  Resumes a run that ended waiting for approvals or deferred tool calls
+  (`deferred` in its result). See `AxonPort.Approvals.resume/4`.
+  """
+  defdelegate resume(target, agent, history, opts \\ []), to: AxonPort.Approvals
 
   @doc """
   Starts a streaming run; events are sent as messages to `opts[:to]` (default:
@@ -351,7 +360,7 @@ defmodule AxonPort do
 
   # ---------------------------------------------------------------------------
 
-  @run_opts [:history, :deps, :model_settings, :usage_limits]
+  @run_opts [:history, :deps, :model_settings, :usage_limits, :deferred_tool_results]
 
   defp run_request(agent, prompt, opts, stream?) do
     base = %{op: :run, prompt: prompt, stream: stream?}

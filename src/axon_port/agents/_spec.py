@@ -30,6 +30,7 @@ from axon_port.agents._models import build_model
 from axon_port.agents._remote import CURRENT_RUN, RemoteToolDef, remote_tool
 from axon_port.agents._schema import (
     SchemaOutput,
+    coerce_integers,
     compile_validator,
     errors_text,
     shorthand_to_schema,
@@ -197,6 +198,7 @@ def _output_check(output: SchemaOutput) -> Callable[[RunContext[Any], Any], Any]
         if ctx.partial_output:
             return value
         state = CURRENT_RUN.get()
+        value = coerce_integers(output.schema, value)
         errors = output.errors(value)
         if state is not None:
             state.validation_errors = errors or None

@@ -1,0 +1,110 @@
+"""The result_type shorthand's optional/nullable/enum/options forms, and integer outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from agents_fixtures import error_of, run, worker
+
+from axon_port import Atom
+from axon_port.agents._schema import shorthand_to_schema
+
+A = Atom
+
+EXPECTED = {
+    "type": "object",
+    "properties": {
+        "risk": {"type": "integer", "minimum": 0, "maximum": 10},
+        "note": {"type": "string"},
+        "tier": {"enum": ["gold", "silver"], "type": "string"},
+        "reason": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "summary": {"type": "string", "description": "One sentence."},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"sku": {"type": "string"}, "qty": {"type": "integer"}},
+                "required": ["sku", "qty"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["risk", "tier", "reason", "summary", "items"],
+    "additionalProperties": False,
+}
+
+# As Elixir sends it over ETF: tuples and keyword lists with atoms.
+ETF_SHORTHAND = {
+    A("risk"): (A("integer"), [(A("min"), 0), (A("max"), 10)]),
+    A("note"): (A("optional"), A("string")),
+    A("tier"): (A("enum"), ["gold", "silver"]),
+    A("reason"): (A("nullable"), A("string")),
+    A("summary"): (A("string"), [(A("description"), "One sentence.")]),
+    A("items"): (A("list"), {A("sku"): A("string"), A("qty"): A("integer")}),
+}
+# As a msgpack client sends it: two-item lists and option maps.
+MSGPACK_SHORTHAND = {
+    "risk": ["integer", {"min": 0, "max": 10}],
+    "note": ["optional", "string"],
+    "tier": ["enum", ["gold", "silver"]],
+    "reason": ["nullable", "string"],
+    "summary": ["string", {"description": "One sentence."}],
+    "items": [{"sku": "string", "qty": "integer"}],
+}
+
+
+@pytest.mark.parametrize("shorthand", [ETF_SHORTHAND, MSGPACK_SHORTHAND], ids=["etf", "msgpack"])
+def test_the_shorthand_gains_optional_nullable_enum_options_and_nested_lists(
+    shorthand: dict[str, Any],
+) -> None:
+    assert shorthand_to_schema(shorthand) == EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        ({"x": ("string", [("min", 1)])}, "does not apply"),
+        ({"x": ("enum", [])}, "non-empty list"),
+        ({"x": ("integer", [("colour", 1)])}, "cannot read"),
+    ],
+)
+def test_bad_shorthand_is_bad_request(bad: dict[str, Any], said: str) -> None:
+    from axon_port.errors import BadRequest
+
+    with pytest.raises(BadRequest, match=said):
+        shorthand_to_schema(bad)
+
+
+def script(*outputs: Any) -> dict[str, Any]:
+    return {"provider": "script", "responses": [{"output": o} for o in outputs]}
+
+
+@pytest.mark.parametrize(("codec", "shorthand"), [("etf", ETF_SHORTHAND),
+                                                  ("msgpack", MSGPACK_SHORTHAND)])  # fmt: skip
+def test_an_integral_float_for_an_integer_field_reaches_the_client_as_an_integer(
+    codec: str, shorthand: dict[str, Any]
+) -> None:
+    good = {"risk": 8.0, "tier": "gold", "reason": None, "summary": "Fine.",
+            "items": [{"sku": "a", "qty": 2.0}]}  # fmt: skip
+
+    async def main() -> None:
+        async with worker(codec) as w:
+            # 8.5 is no integer: retried; then 8.0 is accepted as 8.
+            spec = {"model": script({**good, "risk": 8.5}, good), "result_type": shorthand}
+            reply = await w.request({"op": "run", "id": 1, "spec": spec, "prompt": "Rate"})
+            assert reply["type"] == "result", reply
+            out = reply["output"]
+            assert out["risk"] == 8 and type(out["risk"]) is int
+            assert type(out["items"][0]["qty"]) is int
+            assert "note" not in out
+            # Outside the enum and past the maximum: validation_error after the retries.
+            bad = {**good, "risk": 11, "tier": "bronze"}
+            spec = {"model": script(bad, bad, bad, bad), "result_type": shorthand}
+            reply = await w.request({"op": "run", "id": 2, "spec": spec, "prompt": "Rate"})
+            err = error_of(reply)
+            assert err["kind"] == "validation_error", err
+            paths = {e["path"] for e in err["details"]["errors"]}
+            assert paths == {"/risk", "/tier"}
+
+    run(main())

@@ -108,3 +108,93 @@ def test_an_integral_float_for_an_integer_field_reaches_the_client_as_an_integer
             assert paths == {"/risk", "/tier"}
 
     run(main())
+
+
+REFUND = {"title": "Refund", "type": "object",
+          "properties": {"amount": {"type": "integer"}}, "required": ["amount"]}  # fmt: skip
+ESCALATE = {"title": "Escalate", "type": "object",
+            "properties": {"team": {"type": "string"}}, "required": ["team"]}  # fmt: skip
+
+
+async def run_spec(w: Any, spec: dict[str, Any], req_id: int = 1) -> dict[str, Any]:
+    reply: dict[str, Any] = await w.request(
+        {"op": "run", "id": req_id, "spec": spec, "prompt": "Decide"}
+    )
+    return reply
+
+
+def tool_names(reply: dict[str, Any]) -> list[str]:
+    return [p["tool_name"] for m in reply["messages"] for p in m["parts"]
+            if p["part_kind"] == "tool-call"]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["anyOf", "oneOf"])
+def test_a_union_of_objects_gives_one_output_tool_per_branch(key: str) -> None:
+    async def main() -> None:
+        async with worker() as w:
+            turn = {"output": {"team": "fraud"}, "output_tool": "Escalate"}
+            spec = {"model": {"provider": "script", "responses": [turn]},
+                    "output_schema": {key: [REFUND, ESCALATE]}}  # fmt: skip
+            reply = await run_spec(w, spec)
+            assert reply["output"] == {"team": "fraud"}, reply
+            assert tool_names(reply) == ["final_result_Escalate"]
+            described = await w.request({"op": "describe", "id": 2})
+            assert described["type"] == "result"
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("schema", "sent", "expected"),
+    [
+        ({"type": "integer", "minimum": 0}, {"response": 7.0}, 7),
+        ({"type": "array", "items": {"type": "string"}}, {"response": ["a", "b"]}, ["a", "b"]),
+        ({"enum": ["yes", "no"]}, {"response": "no"}, "no"),
+        ({"type": "boolean"}, {"response": True}, True),
+    ],
+)
+def test_scalar_and_array_outputs_reach_the_client_unwrapped(
+    schema: dict[str, Any], sent: dict[str, Any], expected: Any
+) -> None:
+    async def main() -> None:
+        async with worker("msgpack") as w:
+            spec = {"model": script(sent), "output_schema": schema}
+            reply = await run_spec(w, spec)
+            assert reply["type"] == "result", reply
+            assert reply["output"] == expected and type(reply["output"]) is type(expected)
+
+    run(main())
+
+
+def test_a_plain_string_schema_is_text_output() -> None:
+    async def main() -> None:
+        async with worker() as w:
+            spec = {"model": {"provider": "script", "responses": ["Just text."]},
+                    "output_schema": {"type": "string", "description": "An answer."}}  # fmt: skip
+            reply = await run_spec(w, spec)
+            assert reply["output"] == "Just text."
+
+    run(main())
+
+
+@pytest.mark.parametrize("mode", ["native", "prompted", "tool"])
+def test_output_mode_maps_to_pydantic_ais_output_modes(mode: str) -> None:
+    async def main() -> None:
+        async with worker() as w:
+            spec = {"model": script({"amount": 12}), "output_schema": REFUND, "output_mode": mode}
+            reply = await run_spec(w, spec)
+            assert reply["output"] == {"amount": 12}, reply
+            # Native and prompted output come as text, tool output as a tool call.
+            assert bool(tool_names(reply)) is (mode == "tool")
+
+    run(main())
+
+
+def test_a_bad_output_mode_is_bad_request() -> None:
+    async def main() -> None:
+        async with worker() as w:
+            reply = await run_spec(w, {"model": "test", "output_schema": REFUND,
+                                       "output_mode": "telepathy"})  # fmt: skip
+            assert "output_mode must be one of" in error_of(reply)["message"]
+
+    run(main())

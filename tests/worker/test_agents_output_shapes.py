@@ -198,3 +198,35 @@ def test_a_bad_output_mode_is_bad_request() -> None:
             assert "output_mode must be one of" in error_of(reply)["message"]
 
     run(main())
+
+
+def test_output_errors_of_a_python_registered_agent_carry_details_errors() -> None:
+    from pydantic import BaseModel
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    from axon_port.registry import Registry
+
+    class Rating(BaseModel):
+        risk: int
+        tier: str
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {"risk": "high"})])
+
+    reg = Registry()
+    reg.add_agent("rater", Agent(FunctionModel(model), output_type=Rating))
+
+    async def main() -> None:
+        async with worker(registry=reg) as w:
+            reply = await w.request({"op": "run", "id": 1, "agent": "rater", "prompt": "Rate"})
+            err = error_of(reply)
+            assert err["kind"] == "validation_error", err
+            assert [(e["path"], e["validator"]) for e in err["details"]["errors"]] == [
+                ("/risk", "int_parsing"),
+                ("/tier", "missing"),
+            ]
+            assert err["details"]["messages"]
+
+    run(main())

@@ -26,10 +26,11 @@ defmodule AxonPort do
   @type target :: GenServer.server() | {:pool, term()}
   @type reason :: Error.t() | Worker.failure()
   @type run_result :: %{
-          output: term(),
-          usage: map(),
-          messages: list(),
-          elapsed_ms: number() | nil
+          optional(:deferred) => %{String.t() => [map()]},
+          required(:output) => term(),
+          required(:usage) => map(),
+          required(:messages) => list(),
+          required(:elapsed_ms) => number() | nil
         }
 
   @type retry_policy ::
@@ -83,6 +84,8 @@ defmodule AxonPort do
     * `:history` — earlier messages (the `messages` of previous results,
       concatenated) for a multi-turn conversation;
     * `:deps`, `:model_settings`, `:usage_limits` — passed to the run;
+    * `:deferred_tool_results` — decisions for a run that ended with `deferred`
+      (`%{approvals: ..., calls: ...}`; see `resume/4`);
     * `:timeout` — ms to wait (default 120 s); on expiry the run is cancelled and
       `{:error, %AxonPort.Error{kind: "timeout"}}` is returned;
     * `:retry` — a retry policy (default
@@ -93,7 +96,12 @@ defmodule AxonPort do
 
   Returns `{:ok, %{output: ..., usage: ..., messages: ..., elapsed_ms: ...}}`.
   """
-  @spec run(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+  @spec run(
+          target(),
+          String.t() | atom() | map() | keyword(),
+          AxonPort.Content.prompt(),
+          keyword()
+        ) ::
           {:ok, run_result()} | {:error, reason()}
   def run(target, agent, prompt, opts \\ []) do
     {payload, meta} = run_request(agent, prompt, opts, false)
@@ -105,6 +113,12 @@ defmodule AxonPort do
       end
     end)
   end
+
+  @doc """
+  Resumes a run that ended waiting for approvals or deferred tool calls
+  (`deferred` in its result). See `AxonPort.Approvals.resume/4`.
+  """
+  defdelegate resume(target, agent, history, opts \\ []), to: AxonPort.Approvals
 
   @doc """
   Starts a streaming run; events are sent as messages to `opts[:to]` (default:
@@ -119,7 +133,12 @@ defmodule AxonPort do
   have been delivered). Options as for `run/4`, except `:timeout` and `:retry`.
   See `stream!/4` for an Elixir `Stream`.
   """
-  @spec stream(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+  @spec stream(
+          target(),
+          String.t() | atom() | map() | keyword(),
+          AxonPort.Content.prompt(),
+          keyword()
+        ) ::
           {:ok, {pid(), reference()}} | {:error, reason()}
   def stream(target, agent, prompt, opts \\ []) do
     {payload, meta} = run_request(agent, prompt, opts, true)
@@ -140,7 +159,12 @@ defmodule AxonPort do
   the longest wait for the next event; when it passes, the run is cancelled and
   the stream ends with `{:error, %AxonPort.Error{kind: "timeout"}}`.
   """
-  @spec stream!(target(), String.t() | atom() | map() | keyword(), String.t(), keyword()) ::
+  @spec stream!(
+          target(),
+          String.t() | atom() | map() | keyword(),
+          AxonPort.Content.prompt(),
+          keyword()
+        ) ::
           Enumerable.t()
   def stream!(target, agent, prompt, opts \\ []) do
     idle = Keyword.get(opts, :idle_timeout, 120_000)
@@ -336,7 +360,7 @@ defmodule AxonPort do
 
   # ---------------------------------------------------------------------------
 
-  @run_opts [:history, :deps, :model_settings, :usage_limits]
+  @run_opts [:history, :deps, :model_settings, :usage_limits, :deferred_tool_results]
 
   defp run_request(agent, prompt, opts, stream?) do
     base = %{op: :run, prompt: prompt, stream: stream?}

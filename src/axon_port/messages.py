@@ -38,7 +38,7 @@ TERMINAL_TYPES = frozenset({"result", "error", "pong"})
 REPLY_KEYS = (
     "type", "id", "protocol", "codec", "pid", "versions", "limits", "capabilities",
     "output", "usage", "messages", "elapsed_ms", "error", "seq", "event", "data",
-    "call_id", "tool", "args", "level", "logger", "message", "time",
+    "call_id", "tool", "args", "level", "logger", "message", "time", "deferred",
 )  # fmt: skip
 
 # Ops that do not open an id of their own and get no reply.
@@ -60,6 +60,7 @@ OP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
                 "usage_limits",
                 "stream",
                 "timeout_ms",
+                "deferred_tool_results",
             }
         ),
     ),

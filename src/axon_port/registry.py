@@ -51,6 +51,8 @@ class ToolEntry:
     name: str
     fn: Callable[..., Any]
     description: str | None
+    #: Every call waits for a person's decision: the run ends with it in ``deferred``.
+    requires_approval: bool = False
 
 
 @dataclass
@@ -83,10 +85,16 @@ class Registry:
         return entry
 
     def add_tool(
-        self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        requires_approval: bool = False,
     ) -> ToolEntry:
         """Register ``fn`` as a tool agents may select by name."""
-        entry = ToolEntry(name=name or fn.__name__, fn=fn, description=description)
+        entry = ToolEntry(name=name or fn.__name__, fn=fn, description=description,
+                          requires_approval=requires_approval)  # fmt: skip
         self.tools[entry.name] = entry
         return entry
 
@@ -128,17 +136,28 @@ def function(
 @overload
 def tool(fn: F, /) -> F: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None) -> Callable[[F], F]: ...
-def tool(fn: Any = None, /, *, name: str | None = None, description: str | None = None) -> Any:
+def tool(
+    *, name: str | None = None, description: str | None = None, requires_approval: bool = False
+) -> Callable[[F], F]: ...
+def tool(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_approval: bool = False,
+) -> Any:
     """Decorator: register a Python tool that agent specs can name.
 
     The function may take a ``pydantic_ai.RunContext`` first (its ``deps`` are the
     run's ``deps``); its other parameters' type hints and docstring become the
-    tool's JSON schema and description.
+    tool's JSON schema and description. With ``requires_approval=True`` a call ends
+    the run with the call in ``deferred.approvals`` until the client approves it.
     """
 
     def deco(f: F) -> F:
-        REGISTRY.add_tool(f, name=name, description=description)
+        REGISTRY.add_tool(f, name=name, description=description,
+                          requires_approval=requires_approval)  # fmt: skip
         return f
 
     return deco(fn) if fn is not None else deco

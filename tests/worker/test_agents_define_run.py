@@ -74,7 +74,7 @@ def test_atoms_from_elixir_work_as_keys_and_values_of_a_spec() -> None:
         ({"tools": [{"name": "t", "parameters": {"type": "object"}}]}, "remote: true"),
         ({"tools": ["secret", "secret"]}, "duplicate"),
         ({"output_schema": {"type": "object"}, "result_type": {"a": "string"}}, "not both"),
-        ({"output_schema": {"type": "array"}}, "must describe an object"),
+        ({"output_schema": {"type": "wibble"}}, "is not a valid JSON Schema"),
         ({"output_schema": {"type": "object", "properties": 3}}, "not a valid JSON Schema"),
         ({"result_type": {"a": "strnig"}}, "unknown type 'strnig'"),
         ({"model": {"provider": "carrier-pigeon"}}, "unknown provider"),

@@ -41,7 +41,9 @@ defmodule AxonPort.Protocol do
     :level,
     :logger,
     :message,
-    :time
+    :time,
+    # result of a run waiting for approvals or deferred calls
+    :deferred
   ]
 
   @doc "The `type` values of protocol 1."

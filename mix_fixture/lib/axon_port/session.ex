@@ -48,6 +48,21 @@ defmodule AxonPort.Session do
   @spec history(GenServer.server()) :: list()
   def history(session), do: GenServer.call(session, :history)
 
+  @doc """
+  The tool calls the last turn left waiting (its result's `deferred`), or `nil`.
+  Answer them with `resume/3`.
+  """
+  @spec pending(GenServer.server()) :: map() | nil
+  def pending(session), do: GenServer.call(session, :pending)
+
+  @doc """
+  Resumes the pending turn with decisions (`:approvals`, `:calls`, as for
+  `AxonPort.resume/4`) over the session's history; the result's messages join it.
+  """
+  @spec resume(GenServer.server(), keyword()) ::
+          {:ok, AxonPort.run_result()} | {:error, AxonPort.reason()}
+  def resume(session, decisions), do: GenServer.call(session, {:resume, decisions}, :infinity)
+
   @doc "Forgets the conversation."
   @spec reset(GenServer.server()) :: :ok
   def reset(session), do: GenServer.call(session, :reset)
@@ -59,7 +74,8 @@ defmodule AxonPort.Session do
        target: Keyword.fetch!(opts, :target),
        agent: Keyword.fetch!(opts, :agent),
        history: Keyword.get(opts, :history, []),
-       run_opts: Keyword.get(opts, :run_opts, [])
+       run_opts: Keyword.get(opts, :run_opts, []),
+       pending: nil
      }}
   end
 
@@ -67,15 +83,23 @@ defmodule AxonPort.Session do
   def handle_call({:chat, prompt, opts}, _from, state) do
     opts = state.run_opts |> Keyword.merge(opts) |> Keyword.put(:history, state.history)
 
-    case AxonPort.run(state.target, state.agent, prompt, opts) do
-      {:ok, result} = ok ->
-        {:reply, ok, %{state | history: state.history ++ result.messages}}
-
-      error ->
-        {:reply, error, state}
-    end
+    reply(AxonPort.run(state.target, state.agent, prompt, opts), state)
   end
 
+  def handle_call({:resume, decisions}, _from, state) do
+    opts = Keyword.merge(state.run_opts, decisions)
+    reply(AxonPort.resume(state.target, state.agent, state.history, opts), state)
+  end
+
+  def handle_call(:pending, _from, state), do: {:reply, state.pending, state}
+
   def handle_call(:history, _from, state), do: {:reply, state.history, state}
-  def handle_call(:reset, _from, state), do: {:reply, :ok, %{state | history: []}}
+  def handle_call(:reset, _from, state), do: {:reply, :ok, %{state | history: [], pending: nil}}
+
+  defp reply({:ok, result} = ok, state) do
+    pending = Map.get(result, :deferred)
+    {:reply, ok, %{state | history: state.history ++ result.messages, pending: pending}}
+  end
+
+  defp reply(error, state), do: {:reply, error, state}
 end

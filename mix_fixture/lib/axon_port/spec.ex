@@ -137,11 +137,14 @@ defmodule AxonPort.Spec do
   defp tool(other), do: raise(ArgumentError, "invalid tool #{inspect(other)}")
 
   defp remote_tool(t, name) do
-    %{
+    wire = %{
       name: name,
       description: to_string(Map.get(t, :description, "")),
       parameters: Map.get(t, :parameters, @default_parameters),
       remote: true
     }
+
+    # A call waits for a person's decision (AxonPort.Approvals).
+    if Map.get(t, :requires_approval), do: Map.put(wire, :requires_approval, true), else: wire
   end
 end

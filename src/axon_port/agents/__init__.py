@@ -18,7 +18,12 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from pydantic_ai import AgentRunResultEvent, CancellationToken, capture_run_messages
+from pydantic_ai import (
+    AgentRunResultEvent,
+    CancellationToken,
+    DeferredToolRequests,
+    capture_run_messages,
+)
 from pydantic_ai.agent import Agent, AgentRunResult
 from pydantic_ai.exceptions import RunCancelled
 from pydantic_ai.messages import ModelMessage
@@ -26,6 +31,7 @@ from pydantic_ai.usage import UsageLimits
 
 from axon_port.agents._complete import complete_request
 from axon_port.agents._content import ContentGuard, has_files, user_prompt
+from axon_port.agents._deferred import dump_deferred, load_deferred_results
 from axon_port.agents._errors import to_axon_error
 from axon_port.agents._messages import dump_messages, jsonable, load_history, plain
 from axon_port.agents._remote import CURRENT_RUN, RunStarted, RunState, RunTable
@@ -149,6 +155,7 @@ class AgentService:
             "model_settings": _optional_map(params, "model_settings"),
             "usage_limits": _usage_limits(params.get("usage_limits")),
             "cancellation_token": stop,
+            "deferred_tool_results": load_deferred_results(params.get("deferred_tool_results")),
         }
         if stream:
             kwargs["capabilities"] = _CAPABILITIES
@@ -180,12 +187,16 @@ class AgentService:
         finally:
             CURRENT_RUN.reset(token)
             self.runs.close(state)
-        return {
+        reply = {
             "output": jsonable(result.output),
             "usage": jsonable(result.usage),
             "messages": dump_messages(result.new_messages()),
             "elapsed_ms": round((time.monotonic() - started) * 1000, 3),
         }
+        if isinstance(result.output, DeferredToolRequests):
+            reply["output"] = None
+            reply["deferred"] = dump_deferred(result.output)
+        return reply
 
     async def _supervise(
         self,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pydantic
 from pydantic_ai import exceptions as pai
 
 from axon_port.agents._messages import jsonable
@@ -166,12 +167,30 @@ def _model_api_error(exc: pai.ModelAPIError) -> AxonError:
     return AxonError(exc.message, kind="model_http_error", details=details, retryable=retryable)
 
 
+def _pydantic_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors in the shape of the JSON Schema ones (``path``, ``message``,
+    ``validator``), so both kinds of agent report output errors alike."""
+    errors = [
+        {
+            "path": "".join(f"/{p}" for p in e["loc"]) or "/",
+            "message": e["msg"],
+            "validator": e["type"],
+        }
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    errors.sort(key=lambda e: (e["path"], e["message"]))
+    return errors
+
+
 def _unexpected(
     exc: pai.UnexpectedModelBehavior, validation_errors: list[dict[str, Any]] | None
 ) -> AxonError:
     cause = exc.__cause__
     output_exhausted = exc.message.startswith("Exceeded maximum output retries")
     exhausted = output_exhausted or "exceeded max retries" in exc.message
+    if output_exhausted and not validation_errors and isinstance(cause, pydantic.ValidationError):
+        # An Agent registered from Python: its output type's own pydantic errors.
+        validation_errors = _pydantic_errors(cause)
     if output_exhausted and validation_errors:
         return AxonError(
             f"{exc.message}: the output did not match output_schema",

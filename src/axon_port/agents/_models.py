@@ -26,13 +26,16 @@ request after the user prompt takes turn 0 (the turn is the number of model
 responses since the last user prompt, so every run of an agent starts at 0, and a
 retry consumes a turn). The content a tool sends beside its result
 (``ToolReturn(content=...)``) is not a new prompt, and a run resumed from history
-without a prompt (deferred tool results) continues the count. A turn is a binary (text), or a map combining:
+without a prompt (deferred tool results) continues the count.
+
+A turn is a binary (text), or a map combining:
 
 * ``"text"`` — a binary, or a list of binaries streamed as separate chunks;
 * ``"thinking"`` — a binary;
 * ``"tool_calls"`` — ``[%{"tool" => name, "args" => map, "id" => optional}]``;
 * ``"output"`` — a map: structured output (a call of the agent's output tool;
-  for an agent with text output the JSON text of the map);
+  for an agent with text output the JSON text of the map); ``"output_tool"`` names
+  the output tool to call when there are several (one per ``anyOf`` branch);
 * ``"error"`` — ``%{"status" => 429, "body" => …}``: the request fails like a
   provider HTTP error with that status;
 * ``"delay_ms"`` — wait this long before answering (to test cancel and timeouts);
@@ -77,7 +80,9 @@ from axon_port.errors import BadRequest
 
 __all__ = ["build_model", "model_key"]
 
-_TURN_KEYS = {"text", "thinking", "tool_calls", "output", "error", "delay_ms", "chunk_delay_ms"}
+_TURN_KEYS = {
+    "text", "thinking", "tool_calls", "output", "output_tool", "error", "delay_ms", "chunk_delay_ms"
+}  # fmt: skip
 _THINKING_INDEX = 10_000  # vendor part id for thinking, apart from tool-call indexes
 
 
@@ -231,7 +236,7 @@ class _Script:
                 ToolCallPart(call["tool"], dict(call.get("args") or {}), _call_id(call, i))
             )
         if "output" in turn:
-            parts.append(_output_part(turn["output"], info))
+            parts.append(_output_part(turn["output"], info, turn.get("output_tool")))
         return ModelResponse(parts=parts)
 
     async def stream(
@@ -253,7 +258,7 @@ class _Script:
             for i, call in enumerate(turn.get("tool_calls") or [])
         ]
         if "output" in turn:
-            part = _output_part(turn["output"], info)
+            part = _output_part(turn["output"], info, turn.get("output_tool"))
             if isinstance(part, TextPart):
                 yield part.content
             else:
@@ -284,9 +289,11 @@ def _call_id(call: Mapping[str, Any], i: int) -> str:
     return str(given) if given is not None else f"script_call_{i}"
 
 
-def _output_part(output: Any, info: AgentInfo) -> TextPart | ToolCallPart:
+def _output_part(output: Any, info: AgentInfo, tool: Any = None) -> TextPart | ToolCallPart:
     if info.output_tools:
-        return ToolCallPart(info.output_tools[0].name, dict(output), "script_output")
+        names = [t.name for t in info.output_tools]
+        name = next((n for n in names if tool is not None and n.endswith(str(tool))), names[0])
+        return ToolCallPart(name, dict(output), "script_output")
     return TextPart(json.dumps(output))
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic_ai import ModelRetry, RunContext, Tool
+from pydantic_ai import ApprovalRequired, ModelRetry, RunContext, Tool
 from pydantic_ai.capabilities import AbstractCapability
 
 from axon_port.agents._content import tool_output
@@ -151,15 +151,20 @@ class RemoteToolDef:
     description: str | None
     parameters: dict[str, Any]
     validator: Validator
+    #: ``requires_approval: true``: a call ends the run in ``deferred.approvals``.
+    requires_approval: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The tool as ``describe`` and the normalised spec show it."""
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "parameters": self.parameters,
             "remote": True,
         }
+        if self.requires_approval:
+            out["requires_approval"] = True
+        return out
 
 
 def remote_output(tool: str, call_id: str, ok: Any) -> Any:
@@ -176,6 +181,8 @@ def remote_tool(defn: RemoteToolDef) -> Tool[Any]:
     """A pydantic-ai tool that forwards calls to the client through the current run."""
 
     async def call_remote(ctx: RunContext[Any], **args: Any) -> Any:
+        if defn.requires_approval and not ctx.tool_call_approved:
+            raise ApprovalRequired()
         errors = schema_errors(defn.validator, args)
         if errors:
             raise ModelRetry(f"Invalid arguments for {defn.name}:\n{errors_text(errors)}")

@@ -9,9 +9,11 @@ them back to the model and counts the attempt against the ``output`` retry
 budget. The last errors are remembered on the run's state so that an exhausted
 budget becomes a ``validation_error`` carrying them.
 
-The Elixir shorthand (``result_type: %{risk: :integer, tags: {:list, :string}}``)
-is translated by :func:`shorthand_to_schema`; every field is required and no
-other fields are allowed.
+The Elixir shorthand (``result_type: %{risk: {:integer, min: 0, max: 10},
+note: {:optional, :string}, tier: {:enum, ["gold", "silver"]}}``) is translated by
+:func:`shorthand_to_schema`; fields are required unless ``:optional``, and no
+other fields are allowed. A value the schema declares integer is coerced from an
+integral float (``8.0`` → ``8``) by :func:`coerce_integers` before validation.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # jsonschema is imported on first use: it is not needed to st
 
 __all__ = [
     "SchemaOutput",
+    "coerce_integers",
     "compile_validator",
     "schema_errors",
     "shorthand_to_schema",
@@ -57,28 +60,125 @@ def shorthand_to_schema(shorthand: Any, *, where: str = "result_type") -> dict[s
     return _shorthand(shorthand, where)
 
 
+_MODIFIERS = frozenset({"list", "optional", "nullable", "enum"})
+# Option name -> (JSON Schema keyword, the scalar types it applies to; None: any type).
+_OPTIONS: dict[str, tuple[str, frozenset[str] | None]] = {
+    "min": ("minimum", frozenset({"integer", "number", "float"})),
+    "max": ("maximum", frozenset({"integer", "number", "float"})),
+    "min_length": ("minLength", frozenset({"string"})),
+    "max_length": ("maxLength", frozenset({"string"})),
+    "pattern": ("pattern", frozenset({"string"})),
+    "min_items": ("minItems", frozenset({"list"})),
+    "max_items": ("maxItems", frozenset({"list"})),
+    "description": ("description", None),
+}
+
+
 def _shorthand(value: Any, where: str) -> dict[str, Any]:
+    schema, _ = _field(value, where)
+    return schema
+
+
+def _field(value: Any, where: str) -> tuple[dict[str, Any], bool]:
+    """The schema of one shorthand type, and whether it is required (not ``:optional``)."""
     if isinstance(value, Mapping):
-        props = {str(k): _shorthand(v, f"{where}.{k}") for k, v in value.items()}
+        props: dict[str, Any] = {}
+        required = []
+        for k, v in value.items():
+            props[str(k)], needed = _field(v, f"{where}.{k}")
+            if needed:
+                required.append(str(k))
         return {
             "type": "object",
             "properties": props,
-            "required": list(props),
+            "required": required,
             "additionalProperties": False,
-        }
+        }, True
     if isinstance(value, str):
         try:
-            return dict(_SCALARS[str(value)])
+            return dict(_SCALARS[str(value)]), True
         except KeyError:
             names = ", ".join(sorted(_SCALARS))
             raise BadRequest(
                 f"{where}: unknown type {str(value)!r} (expected one of {names})"
             ) from None
-    if isinstance(value, tuple) and len(value) == 2 and str(value[0]) == "list":
-        return {"type": "array", "items": _shorthand(value[1], f"{where}[]")}
+    # {name, arg} or {type, opts}: a tuple from ETF, a two-item list from msgpack.
+    if isinstance(value, tuple | list) and len(value) == 2 and isinstance(value[0], str):
+        head, arg = str(value[0]), value[1]
+        if head == "list" and not _is_options(arg):
+            return {"type": "array", "items": _shorthand(arg, f"{where}[]")}, True
+        if head == "optional":
+            return _shorthand(arg, where), False
+        if head == "nullable":
+            return {"anyOf": [_shorthand(arg, where), {"type": "null"}]}, True
+        if head == "enum":
+            if not isinstance(arg, list | tuple) or not arg:
+                raise BadRequest(f"{where}: {{:enum, values}} needs a non-empty list of values")
+            values = [str(v) if isinstance(v, str) else v for v in arg]
+            schema: dict[str, Any] = {"enum": values}
+            if all(isinstance(v, str) for v in values):
+                schema["type"] = "string"
+            return schema, True
+        if _is_options(arg):
+            return _with_options(value[0], arg, where), True
+    if isinstance(value, tuple | list) and len(value) == 2 and _is_options(value[1]):
+        return _with_options(value[0], value[1], where), True  # {%{...}, description: ...}
     if isinstance(value, list) and len(value) == 1:
-        return {"type": "array", "items": _shorthand(value[0], f"{where}[]")}
+        return {"type": "array", "items": _shorthand(value[0], f"{where}[]")}, True
     raise BadRequest(f"{where}: cannot read {value!r} as a type")
+
+
+def _is_options(value: Any) -> bool:
+    """A keyword list (``[min: 0]``: 2-tuples with atom keys) or a map of known options."""
+    if isinstance(value, Mapping):
+        return bool(value) and all(str(k) in _OPTIONS for k in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(i, tuple) and len(i) == 2 and str(i[0]) in _OPTIONS for i in value)
+    )
+
+
+def _with_options(type_: Any, options: Any, where: str) -> dict[str, Any]:
+    schema = _shorthand(type_, where)
+    name = str(type_) if isinstance(type_, str) else None
+    items = options.items() if isinstance(options, Mapping) else options
+    for key, val in items:
+        keyword, applies = _OPTIONS[str(key)]
+        if applies is not None and name not in applies:
+            raise BadRequest(f"{where}: option {str(key)!r} does not apply to {name or type_!r}")
+        schema[keyword] = str(val) if isinstance(val, str) else val
+    return schema
+
+
+def coerce_integers(schema: Any, value: Any) -> Any:
+    """``value`` with every float that stands for an integer field made an ``int`` (8.0 → 8).
+
+    Follows ``properties``, ``items`` and ``anyOf``/``oneOf`` branches; a float with
+    a fraction is left for the validator to reject.
+    """
+    if not isinstance(schema, Mapping):
+        return value
+    kind = schema.get("type")
+    if (
+        isinstance(value, float)
+        and value.is_integer()
+        and (kind == "integer" or (isinstance(kind, list) and "integer" in kind))
+    ):
+        return int(value)
+    if isinstance(value, dict) and isinstance(schema.get("properties"), Mapping):
+        props = schema["properties"]
+        return {k: coerce_integers(props.get(k), v) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [coerce_integers(schema["items"], v) for v in value]
+    for key in ("anyOf", "oneOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list):
+            for branch in branches:
+                coerced = coerce_integers(branch, value)
+                if coerced is not value:
+                    return coerced
+    return value
 
 
 def compile_validator(schema: Any, *, where: str) -> Validator:

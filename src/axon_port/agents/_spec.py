@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast, get_args
 
-from pydantic_ai import Agent, ModelRetry, RunContext, StructuredDict, Tool
+from pydantic_ai import Agent, DeferredToolRequests, ModelRetry, RunContext, Tool
 from pydantic_ai import exceptions as pai
 from pydantic_ai._agent_graph import EndStrategy
 from pydantic_ai.agent import AgentRetries
@@ -27,9 +27,11 @@ from pydantic_ai.agent import AgentRetries
 from axon_port.agents._errors import ToolExecutionError
 from axon_port.agents._messages import plain
 from axon_port.agents._models import build_model
+from axon_port.agents._outputs import OutputPlan, plan_output
 from axon_port.agents._remote import CURRENT_RUN, RemoteToolDef, remote_tool
 from axon_port.agents._schema import (
     SchemaOutput,
+    coerce_integers,
     compile_validator,
     errors_text,
     shorthand_to_schema,
@@ -46,6 +48,7 @@ SPEC_KEYS = frozenset(
         "system_prompt",
         "tools",
         "output_schema",
+        "output_mode",
         "result_type",
         "retries",
         "end_strategy",
@@ -70,6 +73,8 @@ class BuiltAgent:
     key: str
     output: SchemaOutput | None = None
     remote_tools: dict[str, RemoteToolDef] = field(default_factory=dict)
+    #: The output type without the ``DeferredToolRequests`` marker (for ``describe``).
+    output_type: Any = None
 
     def describe(self) -> dict[str, Any]:
         """The agent as ``describe`` lists it."""
@@ -77,7 +82,7 @@ class BuiltAgent:
         if self.spec is not None:
             out["spec"] = self.spec
         try:
-            out["output_schema"] = self.agent.output_json_schema()
+            out["output_schema"] = self.agent.output_json_schema(self.output_type)
         except Exception:  # an exotic Python output type: describe the rest
             out["output_schema"] = None
         return out
@@ -108,7 +113,6 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
     model = build_model(spec.get("model"), where="spec.model")
     normalised["model"] = spec.get("model", "test")
 
-    output = _output(spec, normalised)
     tools, remote = _tools(spec.get("tools"), registry, normalised)
     kwargs: dict[str, Any] = {}
     for key in ("instructions", "system_prompt", "name", "description"):
@@ -126,17 +130,19 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
         kwargs["model_settings"] = normalised["model_settings"] = spec["model_settings"]
     kwargs.setdefault("name", name)
 
-    output_type: Any = str
-    if output is not None:
-        output_type = StructuredDict(
-            output.schema, name=output.name, description=output.description
-        )
+    plan = _output(spec, normalised)
+    output = plan.check if plan is not None else None
+    output_type: Any = plan.output_type if plan is not None else str
+    # Tools needing approval, or raising CallDeferred/ApprovalRequired, end the run
+    # with DeferredToolRequests (the result's ``deferred``) instead of failing it.
     try:
-        agent: Agent[Any, Any] = Agent(model, output_type=output_type, tools=tools, **kwargs)
+        agent: Agent[Any, Any] = Agent(
+            model, output_type=[output_type, DeferredToolRequests], tools=tools, **kwargs
+        )
     except (pai.UserError, TypeError, ValueError) as exc:
         raise BadRequest(f"spec: {exc}") from None
-    if output is not None:
-        agent.output_validator(_output_check(output))
+    if plan is not None and output is not None:
+        agent.output_validator(_output_check(output, plan.wrapped))
     return BuiltAgent(
         name=name,
         agent=agent,
@@ -144,6 +150,7 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
         key=spec_key(spec),
         output=output,
         remote_tools=remote,
+        output_type=output_type,
     )
 
 
@@ -168,7 +175,7 @@ def _retries(value: Any) -> int | AgentRetries:
     raise BadRequest("spec.retries must be a non-negative integer or %{tools: n, output: m}")
 
 
-def _output(spec: dict[str, Any], normalised: dict[str, Any]) -> SchemaOutput | None:
+def _output(spec: dict[str, Any], normalised: dict[str, Any]) -> OutputPlan | None:
     if spec.get("output_schema") is not None and spec.get("result_type") is not None:
         raise BadRequest("spec: give output_schema or result_type, not both")
     if spec.get("result_type") is not None:
@@ -179,17 +186,24 @@ def _output(spec: dict[str, Any], normalised: dict[str, Any]) -> SchemaOutput | 
         schema = spec["output_schema"]
         where = "spec.output_schema"
     else:
+        if spec.get("output_mode") is not None:
+            raise BadRequest("spec.output_mode needs an output_schema or result_type")
         return None
-    output = SchemaOutput.from_spec(schema, where=where)
-    normalised["output_schema"] = output.schema
-    return output
+    plan = plan_output(schema, spec.get("output_mode"), where=where)
+    normalised["output_schema"] = schema
+    if spec.get("output_mode") is not None:
+        normalised["output_mode"] = spec["output_mode"]
+    return plan
 
 
-def _output_check(output: SchemaOutput) -> Callable[[RunContext[Any], Any], Any]:
+def _output_check(output: SchemaOutput, wrapped: bool) -> Callable[[RunContext[Any], Any], Any]:
     def check_output_schema(ctx: RunContext[Any], value: Any) -> Any:
+        if wrapped and isinstance(value, dict) and "response" in value:
+            value = value["response"]
         if ctx.partial_output:
             return value
         state = CURRENT_RUN.get()
+        value = coerce_integers(output.schema, value)
         errors = output.errors(value)
         if state is not None:
             state.validation_errors = errors or None
@@ -235,7 +249,7 @@ def _tools(
 
 
 def _remote_def(item: dict[str, Any], where: str) -> RemoteToolDef:
-    allowed = {"name", "description", "parameters", "remote"}
+    allowed = {"name", "description", "parameters", "remote", "requires_approval"}
     unknown = sorted(k for k in item if k not in allowed)
     if unknown:
         raise BadRequest(f"{where}: unknown key(s) {unknown} (allowed: {sorted(allowed)})")
@@ -254,7 +268,10 @@ def _remote_def(item: dict[str, Any], where: str) -> RemoteToolDef:
     validator = compile_validator(params, where=f"{where}.parameters")
     if params.get("type") != "object":
         raise BadRequest(f'{where}.parameters must describe an object ("type": "object")')
-    return RemoteToolDef(name, description, dict(params), validator)
+    approval = item.get("requires_approval", False)
+    if not isinstance(approval, bool):
+        raise BadRequest(f"{where}.requires_approval must be a boolean")
+    return RemoteToolDef(name, description, dict(params), validator, requires_approval=approval)
 
 
 def _python_tool(entry: ToolEntry) -> Tool[Any]:
@@ -284,7 +301,12 @@ def _python_tool(entry: ToolEntry) -> Tool[Any]:
                 raise ToolExecutionError(entry.name, exc) from exc
 
         wrapped = run_sync
-    return Tool(wrapped, name=entry.name, description=entry.description)
+    return Tool(
+        wrapped,
+        name=entry.name,
+        description=entry.description,
+        requires_approval=entry.requires_approval,
+    )
 
 
 def python_tool_schema(entry: ToolEntry) -> dict[str, Any]:

@@ -180,13 +180,15 @@ defmodule AxonPort.Worker.Pending do
   defp terminal_reply(_req, %{type: :error, error: err}), do: {:error, Error.from_wire(err)}
 
   defp terminal_reply(%Request{op: op}, %{type: :result} = frame) when op in [:run, :complete] do
-    {:ok,
-     %{
-       output: frame[:output],
-       usage: frame[:usage] || %{},
-       messages: frame[:messages] || [],
-       elapsed_ms: frame[:elapsed_ms]
-     }}
+    result = %{
+      output: frame[:output],
+      usage: frame[:usage] || %{},
+      messages: frame[:messages] || [],
+      elapsed_ms: frame[:elapsed_ms]
+    }
+
+    # A run waiting for approvals or deferred calls (see AxonPort.Approvals).
+    {:ok, if(frame[:deferred], do: Map.put(result, :deferred, frame[:deferred]), else: result)}
   end
 
   defp terminal_reply(_req, %{type: :result} = frame), do: {:ok, frame[:output]}

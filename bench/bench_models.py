@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
-from collections.abc import AsyncIterator
-
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from axon_port import registry

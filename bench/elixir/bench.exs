@@ -32,26 +32,49 @@ defmodule Bench do
       end
 
     out = Keyword.get(opts, :out, Path.join(@bench, "results/elixir.json"))
-    sizes = if quick, do: %{seq: 50, conc: 100, hist_runs: 5, pool: 200}, else: %{seq: 500, conc: 1000, hist_runs: 30, pool: 2000}
+
+    sizes =
+      if quick,
+        do: %{seq: 50, conc: 100, hist_runs: 5, pool: 200},
+        else: %{seq: 500, conc: 1000, hist_runs: 30, pool: 2000}
 
     pin_beam(cores)
-    IO.puts("axon_port Elixir bench: #{rounds} round(s)#{if quick, do: " (quick)", else: ""}, #{cores} cores, loadavg #{loadavg()}")
+
+    IO.puts(
+      "axon_port Elixir bench: #{rounds} round(s)#{if quick, do: " (quick)", else: ""}, #{cores} cores, loadavg #{loadavg()}"
+    )
 
     results =
       for section <- only, into: %{} do
         r =
           case section do
-            "seq" -> seq(rounds, sizes.seq)
-            "concurrent" -> concurrent(rounds, sizes.conc)
-            "history" -> history(rounds, sizes.hist_runs, if(quick, do: [0, 100], else: [0, 10, 100, 1000]))
-            "streams" -> streams(rounds, if(quick, do: [10], else: [10, 100, 500]))
-            "pool" -> pool(rounds, sizes.pool, cores)
+            "seq" ->
+              seq(rounds, sizes.seq)
+
+            "concurrent" ->
+              concurrent(rounds, sizes.conc)
+
+            "history" ->
+              history(rounds, sizes.hist_runs, if(quick, do: [0, 100], else: [0, 10, 100, 1000]))
+
+            "streams" ->
+              streams(rounds, if(quick, do: [10], else: [10, 100, 500]))
+
+            "pool" ->
+              pool(rounds, sizes.pool, cores)
           end
 
         {section, r}
       end
 
-    meta = %{date: DateTime.utc_now() |> DateTime.to_iso8601(), quick: quick, rounds: rounds, cores: cores, loadavg: loadavg()}
+    meta = %{
+      date: DateTime.utc_now() |> DateTime.to_iso8601(),
+      quick: quick,
+      rounds: rounds,
+      cores: cores,
+      loadavg: loadavg()
+    }
+
     File.mkdir_p!(Path.dirname(out))
     File.write!(out, json(%{meta: meta, results: results}))
     IO.puts("\nwrote #{out}")
@@ -90,7 +113,10 @@ defmodule Bench do
   # -- sections ------------------------------------------------------------------------
 
   def seq(rounds, n) do
-    header("sequential 'cpu' runs (FunctionModel answers at once), #{n} per measurement; per-run time")
+    header(
+      "sequential 'cpu' runs (FunctionModel answers at once), #{n} per measurement; per-run time"
+    )
+
     rows =
       measure(rounds, [
         {"in-process default", fn -> inproc("seq", ["--n", "#{n}"])["secs"] / n end},
@@ -100,6 +126,7 @@ defmodule Bench do
       ])
 
     report(rows, "in-process tuned", :time, "<= 1.05x tuned")
+    rows
   end
 
   defp timed_seq(target, n) do
@@ -111,6 +138,7 @@ defmodule Bench do
 
   def concurrent(rounds, n) do
     header("#{n} concurrent 'sleepy' runs (100 ms model latency); wall time")
+
     rows =
       measure(rounds, [
         {"in-process default", fn -> inproc("concurrent", ["--n", "#{n}"])["secs"] end},
@@ -120,34 +148,49 @@ defmodule Bench do
       ])
 
     report(rows, "in-process tuned", :time, "<= 1.05x tuned, <= 0.6x default")
+    rows
   end
 
   defp timed_conc(target, n) do
     run!(target, "sleepy")
     t0 = now()
+
     1..n
     |> Enum.map(fn _ -> Task.async(fn -> run!(target, "sleepy") end) end)
     |> Task.await_many(60_000)
+
     now() - t0
   end
 
   def history(rounds, n, lengths) do
-    header("sequential 'cpu' runs with L history messages, #{n} runs per measurement; per-run time")
-    base = with_worker(1, fn w -> {:ok, r} = AxonPort.run(w, "cpu", "hi", retry: false); r.messages end)
+    header(
+      "sequential 'cpu' runs with L history messages, #{n} runs per measurement; per-run time"
+    )
+
+    base =
+      with_worker(1, fn w ->
+        {:ok, r} = AxonPort.run(w, "cpu", "hi", retry: false)
+        r.messages
+      end)
 
     rows =
       Enum.flat_map(lengths, fn l ->
         rs =
           measure(rounds, [
-            {"L=#{l} in-process tuned", fn -> inproc("history", ["--n", "#{n}", "--history", "#{l}", "--tuned"])["secs"] / n end},
-            {"L=#{l} worker, cache hit", fn ->
+            {"L=#{l} in-process tuned",
+             fn ->
+               inproc("history", ["--n", "#{n}", "--history", "#{l}", "--tuned"])["secs"] / n
+             end},
+            {"L=#{l} worker, cache hit",
+             fn ->
                with_worker(1, fn w ->
                  h = salted(base, l, "hit")
                  run!(w, "cpu", history: h)
                  timed(n, fn _ -> run!(w, "cpu", history: h) end) / n
                end)
              end},
-            {"L=#{l} worker, cache miss", fn ->
+            {"L=#{l} worker, cache miss",
+             fn ->
                with_worker(1, fn w ->
                  hs = for i <- 1..n, do: salted(base, l, "miss#{i}")
                  run!(w, "cpu", history: salted(base, l, "warm"))
@@ -188,8 +231,16 @@ defmodule Bench do
     Enum.flat_map(ns, fn n ->
       rs =
         measure(rounds, [
-          {"N=#{n} in-process tuned", fn -> r = inproc("stream", ["--n", "#{n}", "--tuned"]); r["deltas"] / r["secs"] end},
-          {"N=#{n} in-process default", fn -> r = inproc("stream", ["--n", "#{n}"]); r["deltas"] / r["secs"] end},
+          {"N=#{n} in-process tuned",
+           fn ->
+             r = inproc("stream", ["--n", "#{n}", "--tuned"])
+             r["deltas"] / r["secs"]
+           end},
+          {"N=#{n} in-process default",
+           fn ->
+             r = inproc("stream", ["--n", "#{n}"])
+             r["deltas"] / r["secs"]
+           end},
           {"N=#{n} AxonPort.Worker", fn -> with_worker(1, fn w -> timed_streams(w, n) end) end}
         ])
 
@@ -201,7 +252,13 @@ defmodule Bench do
   defp timed_streams(w, n) do
     stream_one(w)
     t0 = now()
-    deltas = 1..n |> Enum.map(fn _ -> Task.async(fn -> stream_one(w) end) end) |> Task.await_many(120_000) |> Enum.sum()
+
+    deltas =
+      1..n
+      |> Enum.map(fn _ -> Task.async(fn -> stream_one(w) end) end)
+      |> Task.await_many(120_000)
+      |> Enum.sum()
+
     deltas / (now() - t0)
   end
 
@@ -222,13 +279,21 @@ defmodule Bench do
   end
 
   def pool(rounds, n, cores) do
-    header("pool scaling: #{n} 'cpu' runs, 64 in flight, unpinned; runs/s vs the N-busy-processes ceiling")
-    System.cmd("taskset", ["-a", "-p", "-c", "0-#{cores - 1}", System.pid()], stderr_to_stdout: true)
+    header(
+      "pool scaling: #{n} 'cpu' runs, 64 in flight, unpinned; runs/s vs the N-busy-processes ceiling"
+    )
+
+    System.cmd("taskset", ["-a", "-p", "-c", "0-#{cores - 1}", System.pid()],
+      stderr_to_stdout: true
+    )
 
     rows =
       measure(rounds, [
         {"spin: 1 process", fn -> spin(1) end}
-        | for(k <- 1..cores, do: {"pool of #{k}", fn -> with_pool(k, nil, fn p -> pool_rate(p, n) end) end}) ++
+        | for(
+            k <- 1..cores,
+            do: {"pool of #{k}", fn -> with_pool(k, nil, fn p -> pool_rate(p, n) end) end}
+          ) ++
             for(k <- 2..cores//1, do: {"spin: #{k} processes", fn -> spin(k) end})
       ])
 
@@ -237,8 +302,13 @@ defmodule Bench do
 
     for k <- 1..cores do
       ratio = med["pool of #{k}"] / med["pool of 1"]
-      ceiling = med["spin: #{k} process" <> if(k == 1, do: "", else: "es")] / med["spin: 1 process"]
-      IO.puts("  pool of #{k}: #{f2(med["pool of #{k}"])} runs/s = #{f2(ratio)}x one worker; ceiling #{f2(ceiling)}x; #{pct(ratio / ceiling)} of ceiling (target >= 95%)")
+
+      ceiling =
+        med["spin: #{k} process" <> if(k == 1, do: "", else: "es")] / med["spin: 1 process"]
+
+      IO.puts(
+        "  pool of #{k}: #{f2(med["pool of #{k}"])} runs/s = #{f2(ratio)}x one worker; ceiling #{f2(ceiling)}x; #{pct(ratio / ceiling)} of ceiling (target >= 95%)"
+      )
     end
 
     pin_beam(cores)
@@ -249,14 +319,21 @@ defmodule Bench do
   defp spin(k) do
     code = "n=0\nfor i in range(6_000_000): n += i"
     t0 = now()
-    1..k |> Enum.map(fn _ -> Task.async(fn -> System.cmd(@py, ["-c", code]) end) end) |> Task.await_many(120_000)
+
+    1..k
+    |> Enum.map(fn _ -> Task.async(fn -> System.cmd(@py, ["-c", code]) end) end)
+    |> Task.await_many(120_000)
+
     k / (now() - t0)
   end
 
   defp pool_rate(p, n) do
     run!(p, "cpu")
     t0 = now()
-    Task.async_stream(1..n, fn _ -> run!(p, "cpu") end, max_concurrency: 64, timeout: 60_000) |> Stream.run()
+
+    Task.async_stream(1..n, fn _ -> run!(p, "cpu") end, max_concurrency: 64, timeout: 60_000)
+    |> Stream.run()
+
     n / (now() - t0)
   end
 
@@ -268,6 +345,7 @@ defmodule Bench do
 
   defp with_worker(cpu, fun) do
     {:ok, w} = AxonPort.Worker.start_link(worker_opts(cpu))
+
     try do
       fun.(w)
     after
@@ -279,6 +357,7 @@ defmodule Bench do
     name = :"bench_pool_#{System.unique_integer([:positive])}"
     {:ok, sup} = AxonPort.Pool.start_link(name: name, size: size, worker: worker_opts(cpu))
     wait_members(name, size, 200)
+
     try do
       fun.({:pool, name})
     after
@@ -288,15 +367,24 @@ defmodule Bench do
   end
 
   defp wait_members(name, size, 0), do: raise("pool #{inspect(name)} never had #{size} members")
+
   defp wait_members(name, size, k) do
-    if length(AxonPort.Pool.members(name)) >= size, do: :ok, else: (Process.sleep(50); wait_members(name, size, k - 1))
+    if length(AxonPort.Pool.members(name)) >= size,
+      do: :ok,
+      else:
+        (
+          Process.sleep(50)
+          wait_members(name, size, k - 1)
+        )
   end
 
   # Runs each {name, fun} once per round, interleaved; returns median/min/max per name.
   defp measure(rounds, cases) do
     samples =
       Enum.reduce(1..rounds, %{}, fn _, acc ->
-        Enum.reduce(cases, acc, fn {name, fun}, acc -> Map.update(acc, name, [fun.()], &[fun.() | &1]) end)
+        Enum.reduce(cases, acc, fn {name, fun}, acc ->
+          Map.update(acc, name, [fun.()], &[fun.() | &1])
+        end)
       end)
 
     for {name, _} <- cases do
@@ -310,8 +398,15 @@ defmodule Bench do
 
     for r <- rows do
       ratio = if kind == :time, do: r.median / base, else: r.median / base
-      shown = if kind == :time, do: "#{ms(r.median)} [#{ms(r.min)}-#{ms(r.max)}]", else: "#{f0(r.median)}/s [#{f0(r.min)}-#{f0(r.max)}]"
-      IO.puts("  #{String.pad_trailing(r.name, 34)} #{String.pad_trailing(shown, 34)} #{f2(ratio)}x #{baseline}")
+
+      shown =
+        if kind == :time,
+          do: "#{ms(r.median)} [#{ms(r.min)}-#{ms(r.max)}]",
+          else: "#{f0(r.median)}/s [#{f0(r.min)}-#{f0(r.max)}]"
+
+      IO.puts(
+        "  #{String.pad_trailing(r.name, 34)} #{String.pad_trailing(shown, 34)} #{f2(ratio)}x #{baseline}"
+      )
     end
 
     if target != "", do: IO.puts("  target: #{target}")
@@ -328,7 +423,9 @@ defmodule Bench do
   defp loadavg, do: File.read!("/proc/loadavg") |> String.split() |> hd()
 
   # Minimal JSON (numbers, strings, lists, maps, booleans) — no deps in the fixture.
-  def json(m) when is_map(m), do: "{" <> Enum.map_join(m, ",", fn {k, v} -> json(to_string(k)) <> ":" <> json(v) end) <> "}"
+  def json(m) when is_map(m),
+    do: "{" <> Enum.map_join(m, ",", fn {k, v} -> json(to_string(k)) <> ":" <> json(v) end) <> "}"
+
   def json(l) when is_list(l), do: "[" <> Enum.map_join(l, ",", &json/1) <> "]"
   def json(b) when is_boolean(b), do: to_string(b)
   def json(nil), do: "null"
@@ -349,7 +446,11 @@ defmodule Bench do
     end)
   end
 
-  defp parse_num(v), do: (case Float.parse(v) do {f, _} -> f end)
+  defp parse_num(v),
+    do:
+      (case Float.parse(v) do
+         {f, _} -> f
+       end)
 end
 
 Bench.main(Enum.reject(System.argv(), &(&1 == "--")))

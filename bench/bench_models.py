@@ -9,6 +9,8 @@ agents are imported in-process for the baselines, so both sides run identical co
   pydantic-ai and the port);
 * ``hold``: sleeps ``BENCH_HOLD_S`` seconds (default 5) so runs stay in flight
   (memory per in-flight run);
+* ``streamer``: a ``FunctionModel`` whose stream function yields ``STREAM_DELTAS``
+  (100) text deltas at once (streaming throughput: deltas/s);
 * ``add``: an ``inline`` function, as in ``tests/support/fixture_functions.py``.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
@@ -40,10 +43,19 @@ async def _hold(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return ModelResponse(parts=[TextPart("done")])
 
 
+STREAM_DELTAS = 100
+
+
+async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+    for i in range(STREAM_DELTAS):
+        yield f"w{i} "
+
+
 AGENTS: dict[str, Agent[None, str]] = {
     "sleepy": Agent(FunctionModel(_sleepy), name="sleepy"),
     "cpu": Agent(FunctionModel(_cpu), name="cpu"),
     "hold": Agent(FunctionModel(_hold), name="hold"),
+    "streamer": Agent(FunctionModel(_cpu, stream_function=_stream), name="streamer"),
 }
 for _name, _agent in AGENTS.items():
     registry.register_agent(_name, _agent)

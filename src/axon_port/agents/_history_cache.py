@@ -7,8 +7,11 @@ message, so a long conversation would pay O(n²) over its life. The worker stays
 stateless: nothing here is per client or per conversation, it only remembers
 what a given wire message validates to.
 
-* **Key**: BLAKE2b-128 of the message's ETF encoding (the C encoder, ~1.5 µs for a
-  ~400 B message, +0.5 µs for the hash). The encoding is a deterministic function
+* **Key**: the message's ETF encoding itself (the C encoder, ~1.5 µs for a ~400 B
+  message); the dict hashes it and compares it byte for byte, so two different
+  messages can never share an entry (no digest to collide, whoever sends the
+  history), at the price of keeping the encoding (counted in ``max_bytes``). The
+  encoding is a deterministic function
   of the decoded value and keeps every distinction validation can see (int vs float,
   binary vs list, map keys and order), so equal keys mean equal validated messages;
   an ``Atom`` and the equal binary hash differently, which is only a miss. Hashing
@@ -22,7 +25,8 @@ what a given wire message validates to.
   ~5) against ~32 for a miss (measured, ~400 B messages).
 * **Bound**: LRU by count (``max_items``, default 50 000) and by the summed encoded
   size (``max_bytes``, default 64 MiB; a message's objects take a small multiple
-  of its encoding). A message larger than ``max_bytes // 16`` is never stored.
+  of its encoding, which is also kept as the key). A message larger than
+  ``max_bytes // 16`` is never stored.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import dataclasses
 import datetime
 import decimal
 import enum
-import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -137,10 +140,9 @@ class HistoryCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def key(self, data: Any) -> tuple[bytes, int]:
-        """The content key of one wire message and its encoded size."""
-        encoded = self._encode(data)
-        return hashlib.blake2b(encoded, digest_size=16).digest(), len(encoded)
+    def key(self, data: Any) -> bytes:
+        """The content key of one wire message: its encoding."""
+        return self._encode(data)
 
     def load(self, items: list[Any], validate: Callable[[list[Any]], list[Any]]) -> list[Any]:
         """``items`` (wire messages) as validated messages, through the cache.
@@ -153,7 +155,7 @@ class HistoryCache:
         keys = [self.key(item) for item in items]
         out: list[Any] = [None] * len(items)
         missing: list[int] = []
-        for i, (k, _) in enumerate(keys):
+        for i, k in enumerate(keys):
             entry = entries.get(k)
             if entry is None:
                 missing.append(i)
@@ -165,12 +167,12 @@ class HistoryCache:
             self.misses += len(missing)
             validated = validate([items[i] for i in missing])
             for i, message in zip(missing, validated, strict=True):
-                k, size = keys[i]
-                self._store(k, size, fresh_copy(message))
+                self._store(keys[i], fresh_copy(message))
                 out[i] = message
         return out
 
-    def _store(self, key: bytes, size: int, message: Any) -> None:
+    def _store(self, key: bytes, message: Any) -> None:
+        size = len(key)
         if self.max_items == 0 or size > self.max_bytes // 16 or key in self._entries:
             return
         self._entries[key] = (message, size)

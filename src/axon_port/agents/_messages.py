@@ -67,6 +67,8 @@ def load_history(data: Any, *, field: str = "history") -> list[ModelMessage]:
     if not isinstance(data, Sequence) or isinstance(data, str | bytes):
         raise BadRequest(f"{field} must be a list of messages")
     items = list(data)
+    if not items:
+        return []
     try:
         return HISTORY_CACHE.load(items, _validate)
     except (EncodeError, pydantic.ValidationError):

@@ -159,7 +159,7 @@ def _dec(data: bytes, pos: int, max_depth: int, budget: int) -> tuple[Any, int]:
         else:
             before = pos
             v, pos = _dec_rare(data, pos, tag)
-            budget -= 32 + 8 * (pos - before)
+            budget -= 32 + (8 if tag == 107 else 1) * (pos - before)
             if budget < 0:
                 raise _over_budget()
         append(v)

@@ -42,9 +42,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from axon_port.codecs._budget import DECODE_BUDGET_FLOOR
 from axon_port.codecs._etf_decode import decode as _py_decode
 from axon_port.codecs._etf_decode import inflate
-from axon_port.codecs._budget import DECODE_BUDGET_FLOOR
 from axon_port.codecs._etf_encode import atom_bytes, int_bytes, str_bytes
 from axon_port.codecs._etf_encode import encode as _py_encode
 from axon_port.codecs._etf_encode import encode_frame as _py_encode_frame

@@ -171,7 +171,11 @@ async def _serve(config: WorkerConfig, in_fd: int, out_fd: int) -> int:
     if config.warm:
         worker.start_warmup()
     await worker.stopped.wait()
-    await worker.dispatcher.wait_idle()
+    # drain() has answered every id; the shutdown reply itself may still be leaving.
+    try:
+        await asyncio.wait_for(worker.dispatcher.wait_idle(), 1.0)
+    except TimeoutError:
+        worker.dispatcher.abandon_all("shutdown")
     logging.getLogger().removeHandler(handler)
     transport.flush_blocking()
     worker.close()

@@ -120,7 +120,7 @@ class Worker:
         d.register("describe", self._describe)
         d.register("stats", self._stats)
         d.register("set_log_level", self._set_log_level)
-        d.register("shutdown", self._shutdown)
+        d.register("shutdown", self._shutdown, closes=True)
         for op in ("define_agent", "run", "complete"):
             d.register(op, functools.partial(self._agent_op, op))
         d.register_notification("tool_result", self._tool_result)
@@ -286,23 +286,35 @@ class Worker:
         return {"output": logging.getLevelName(level).lower()}
 
     async def _shutdown(self, ctx: RequestContext) -> Fields:
-        grace_ms = ctx.params.get("grace_ms")
-        grace = grace_ms / 1000 if type(grace_ms) is int and grace_ms >= 0 else None
+        grace_ms = ctx.params.get("grace_ms")  # checked by check_fields: 0..MAX_MS
+        grace = None if grace_ms is None else grace_ms / 1000
         cancelled = await self.drain(self.config.shutdown_grace if grace is None else grace,
                                      exclude=ctx.id)  # fmt: skip
         self.stopped.set()
         return {"output": {"cancelled": cancelled}}
 
     async def drain(self, grace: float, *, exclude: int | None = None) -> int:
-        """Stop accepting, let in-flight work finish for ``grace`` s, cancel the rest."""
-        self.dispatcher.accepting = False
+        """Stop accepting, let in-flight work finish for ``grace`` s, cancel the rest.
+
+        Returns the number cancelled. Work that has not unwound 1 s after its
+        cancellation is answered ``shutdown`` at once (:meth:`Dispatcher.abandon_all`),
+        so this always returns within ``grace + 1`` s."""
+        d = self.dispatcher
+        d.accepting = False
         try:
-            await asyncio.wait_for(self.dispatcher.wait_idle(exclude=exclude), grace)
+            await asyncio.wait_for(d.wait_idle(exclude=exclude), grace)
             return 0
         except TimeoutError:
-            n = self.dispatcher.cancel_all("shutdown", exclude=exclude)
-            await asyncio.wait_for(self.dispatcher.wait_idle(exclude=exclude), 1.0)
-            return n
+            n = d.cancel_all("shutdown", exclude=exclude)
+        try:
+            await asyncio.wait_for(d.wait_idle(exclude=exclude), 1.0)
+        except TimeoutError:
+            keep = d.inflight.pop(exclude, None) if exclude is not None else None
+            stuck = d.abandon_all("shutdown")
+            if keep is not None and exclude is not None:
+                d.inflight[exclude] = keep
+            logger.error("%d request(s) ignored cancellation; answered and abandoned", stuck)
+        return n
 
     def stop_soon(self, grace: float) -> None:
         """Schedule :meth:`stop` (from a signal handler or the transport's EOF callback)."""
@@ -316,9 +328,8 @@ class Worker:
         self._stopping = True
         try:
             await self.drain(grace)
-        except TimeoutError:
-            logger.error("in-flight work did not end after cancellation")
-        self.stopped.set()
+        finally:
+            self.stopped.set()
 
     # -- agent ops -------------------------------------------------------------
 

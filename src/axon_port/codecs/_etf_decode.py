@@ -271,9 +271,7 @@ def inflate(data: bytes, limit: int) -> bytes:
     return out
 
 
-def decode(
-    payload: bytes, max_depth: int, max_decompressed: int, budget: int | None = None
-) -> Any:
+def decode(payload: bytes, max_depth: int, max_decompressed: int, budget: int | None = None) -> Any:
     """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only
     (``FrameTooLarge``, a subclass, past ``max_decompressed`` or ``budget``)."""
     if budget is None:

@@ -80,6 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not import pydantic-ai in the background after ready",
     )
     p.add_argument("--no-parent-death-signal", dest="pdeathsig", action="store_false")
+    p.add_argument(
+        "--allow-env",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="env vars a request may name as api_key_env (shell pattern, repeatable;"
+        " default *_API_KEY)",
+    )
+    p.add_argument(
+        "--allow-base-url",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="base URLs a request may send credentials to (repeatable; default: any)",
+    )
     return p  # fmt: skip
 
 
@@ -125,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_grace=args.shutdown_grace,
         warm=args.warm,
         modules=args.module,
+        allow_env=args.allow_env,
+        allow_base_url=args.allow_base_url,
     )
     root = logging.getLogger()
     root.setLevel(parse_level(args.log_level))

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from axon_port._framing import OversizeFrame, TruncatedFrame, encode_frame
+from axon_port._secrets import redact
 from axon_port.codecs import Codec
 from axon_port.errors import AxonError, BadFrame, BadRequest, Busy, EncodeError
 from axon_port.messages import NOTIFICATION_OPS, check_fields, parse_request
@@ -70,7 +71,7 @@ def error_payload(exc: BaseException) -> Fields:
     if isinstance(exc, AxonError):
         return {
             "kind": exc.kind,
-            "message": exc.message,
+            "message": redact(exc.message),
             "details": exc.details,
             "retryable": exc.retryable,
         }
@@ -86,8 +87,8 @@ def error_payload(exc: BaseException) -> Fields:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8)
     return {
         "kind": "internal",
-        "message": f"{type(exc).__name__}: {exc}",
-        "details": {"type": type(exc).__name__, "traceback": "".join(tb)[-4000:]},
+        "message": redact(f"{type(exc).__name__}: {exc}"),
+        "details": {"type": type(exc).__name__, "traceback": redact("".join(tb)[-4000:])},
         "retryable": False,
     }
 

@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from axon_port import _secrets
 from axon_port._framing import DEFAULT_MAX_FRAME
 from axon_port._logging import parse_level
 from axon_port.codecs import Codec, get_codec
@@ -60,6 +61,10 @@ class WorkerConfig:
     eof_grace: float = 0.25
     warm: bool = True
     modules: list[str] = field(default_factory=list)
+    #: env vars a request may name as ``api_key_env`` (shell patterns; empty: ``*_API_KEY``)
+    allow_env: list[str] = field(default_factory=list)
+    #: base URL prefixes a request may use (empty: any)
+    allow_base_url: list[str] = field(default_factory=list)
 
 
 def _version(dist: str) -> str | None:
@@ -100,6 +105,7 @@ class Worker:
         self.config = config
         self.registry = registry
         self.codec: Codec = get_codec(config.codec, max_frame=config.max_frame)
+        _secrets.configure(config.allow_env, config.allow_base_url)
         kwargs: dict[str, Any] = {"max_inflight": config.max_inflight}
         if drain is not None:
             kwargs["drain"] = drain

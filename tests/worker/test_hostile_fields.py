@@ -9,7 +9,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from conftest import run
 
 from axon_port import Atom
 from axon_port._framing import encode_frame
@@ -17,6 +16,7 @@ from axon_port.errors import EncodeError
 from axon_port.messages import NOTIFICATION_OPS, OP_FIELDS
 from axon_port.registry import Registry
 from axon_port.testing import TERMINAL_TYPES, InProcessWorker
+from conftest import run
 
 HOSTILE: list[Any] = [
     10**400, -(10**400), 2**64, -1, 0, 1.5, float("nan"), float("inf"), True,

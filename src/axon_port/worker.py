@@ -33,7 +33,7 @@ from axon_port._framing import DEFAULT_MAX_FRAME
 from axon_port._logging import parse_level
 from axon_port.codecs import Codec, get_codec
 from axon_port.dispatcher import Dispatcher, RequestContext
-from axon_port.errors import AxonError, BadRequest, UnknownFunction
+from axon_port.errors import AxonError, BadRequest, Busy, UnknownFunction
 from axon_port.registry import REGISTRY, FunctionEntry, Registry
 
 __all__ = ["PROTOCOL_VERSION", "Worker", "WorkerConfig"]
@@ -112,6 +112,11 @@ class Worker:
         self.dispatcher = Dispatcher(self.codec, write, **kwargs)
         self._transport_info = transport_info
         self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="axon-port-fn")
+        # Threads running a function right now, including those whose caller timed
+        # out or cancelled (a thread cannot be stopped): when all are taken, new
+        # synchronous calls are answered ``busy`` instead of queueing unseen.
+        self._threads_busy = 0
+        self._threads_lock = threading.Lock()
         # name -> (fn, count of plain positional parameters or -1, signature)
         self._shapes: dict[str, tuple[Callable[..., Any], int, inspect.Signature | None]] = {}
         self._agents: Any = None
@@ -233,9 +238,32 @@ class Worker:
             return self._await_function(entry, entry.fn(*args, **kwargs))
         if entry.inline:
             return {"output": _run_function(entry, args, kwargs)}
+        with self._threads_lock:
+            if self._threads_busy >= self.config.threads:
+                raise Busy(
+                    f"all {self.config.threads} threads are running synchronous functions"
+                    " (some may belong to calls that timed out)",
+                    details={"threads": self.config.threads},
+                )
+            self._threads_busy += 1
         loop = asyncio.get_running_loop()
-        run = functools.partial(contextvars.copy_context().run, _run_function, entry, args, kwargs)
-        return self._await_output(loop.run_in_executor(self._executor, run))
+        run = functools.partial(
+            contextvars.copy_context().run, self._in_thread, entry, args, kwargs
+        )
+        try:
+            fut = loop.run_in_executor(self._executor, run)
+        except BaseException:
+            with self._threads_lock:
+                self._threads_busy -= 1
+            raise
+        return self._await_output(fut)
+
+    def _in_thread(self, entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> Any:
+        try:
+            return _run_function(entry, args, kwargs)
+        finally:
+            with self._threads_lock:
+                self._threads_busy -= 1
 
     def _check_arity(self, entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> None:
         shape = self._shapes.get(entry.name)
@@ -279,6 +307,8 @@ class Worker:
         out = self.dispatcher.stats()
         out["rss_bytes"] = _rss_bytes()
         out["agents_loaded"] = self._agents is not None
+        out["threads"] = self.config.threads
+        out["threads_busy"] = self._threads_busy
         if self._transport_info is not None:
             out.update(self._transport_info())
         return {"output": out}

@@ -198,3 +198,35 @@ def test_shutdown_with_a_task_that_ignores_cancellation_still_ends(
             assert w.worker.stopped.is_set()  # type: ignore[union-attr]
 
     run(main())
+
+
+def test_a_saturated_thread_pool_answers_busy_and_shows_in_stats(registry: Registry) -> None:
+    async def main() -> None:
+        async with InProcessWorker("etf", registry=registry, threads=4) as w:
+            for rid in range(1, 5):  # four blocking calls whose callers give up
+                await w.send(
+                    {"op": "call", "id": rid, "function": "blocking_wait", "args": [30],
+                     "timeout_ms": 20}
+                )  # fmt: skip
+            for rid in range(1, 5):
+                assert (await w.terminal(rid))["error"]["kind"] == "timeout"
+            stats = (await w.request({"op": "stats", "id": 10}))["output"]
+            assert (stats["inflight"], stats["threads_busy"], stats["threads"]) == (0, 4, 4)
+            reply = await w.request({"op": "call", "id": 11, "function": "add_threaded",
+                                     "args": [1, 2]})  # fmt: skip
+            assert reply["error"]["kind"] == "busy"
+            assert reply["error"]["retryable"] is True
+            # Inline and async work is unaffected; once threads free up, calls run again.
+            assert (await w.request({"op": "call", "id": 12, "function": "add",
+                                     "args": [1, 2]}))["output"] == 3  # fmt: skip
+            registry.release.set()  # type: ignore[attr-defined]
+            for _ in range(500):
+                stats = (await w.request({"op": "stats", "id": 13}))["output"]
+                if stats["threads_busy"] == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert stats["threads_busy"] == 0
+            assert (await w.request({"op": "call", "id": 14, "function": "add_threaded",
+                                     "args": [1, 2]}))["output"] == 3  # fmt: skip
+
+    run(main())

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from axon_port._framing import DEFAULT_MAX_FRAME
+from axon_port._framing import DEFAULT_MAX_FRAME, MAX_WIRE_FRAME
 from axon_port._logging import LEVELS, FrameLogHandler, parse_level
 from axon_port._transport import FdTransport, claim_input, claim_output, set_parent_death_signal
 from axon_port.codecs import CODEC_NAMES
@@ -123,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_frame < 1 or args.max_inflight < 1 or args.threads < 1:
         print("axon-port: --max-frame, --max-inflight and --threads must be >= 1", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
+    if args.max_frame > MAX_WIRE_FRAME:
+        limit = f"axon-port: --max-frame must be at most {MAX_WIRE_FRAME} (the {{packet,4}} limit)"
+        print(limit, file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    if args.shutdown_grace < 0 or args.shutdown_grace != args.shutdown_grace:
+        print("axon-port: --shutdown-grace must be >= 0", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
     in_fd, out_fd = args.fds
     try:
         out = claim_output(out_fd)
@@ -151,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     # Fewer, larger young-generation collections: request handling allocates
     # many short-lived objects and default thresholds collect far too often.
     gc.set_threshold(50_000, 20, 100)
-    with asyncio.Runner(loop_factory=_loop_factory(args.loop)) as runner:
-        code = runner.run(_serve(config, inp, out))
+    # Not closed on purpose: closing cancels the remaining tasks and waits for
+    # them, and a task that ignores cancellation would then keep the process
+    # alive. Every id is answered and the output flushed before run() returns.
+    runner = asyncio.Runner(loop_factory=_loop_factory(args.loop))
+    code = runner.run(_serve(config, inp, out))
     sys.stderr.flush()
     # Threads blocked in user code must not keep a finished worker alive.
     os._exit(code)

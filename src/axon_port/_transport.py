@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import fcntl
 import logging
 import os
 import select
@@ -45,14 +46,32 @@ logger = logging.getLogger(__name__)
 READ_SIZE = 256 * 1024
 
 
+def _dup_above_std(fd: int) -> int:
+    """A close-on-exec duplicate of ``fd`` numbered 3 or above: a plain ``os.dup`` could
+    land on a closed fd 0, 1 or 2, which the redirections below then overwrite."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+
+
+def _ensure_std_fds() -> None:
+    """Open ``/dev/null`` on any of fds 0-2 that is closed, so nothing later lands there."""
+    for std in (0, 1, 2):
+        try:
+            os.fstat(std)
+        except OSError:
+            fd = os.open(os.devnull, os.O_RDWR)
+            if fd != std:
+                os.dup2(fd, std)
+                os.close(fd)
+
+
 def claim_output(out_fd: int) -> int:
     """Return a private dup of ``out_fd`` for frames; fd 1 becomes a copy of stderr.
 
     ``out_fd`` is 1 (stdio mode) or 4 (``--fds 3,4``). Either way fd 1 is
     redirected, so nothing but frames can reach the frame output.
     """
-    private = os.dup(out_fd)
-    os.set_inheritable(private, False)
+    private = _dup_above_std(out_fd)
+    _ensure_std_fds()
     sys.stdout.flush()
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -66,8 +85,8 @@ def claim_input(in_fd: int) -> int:
 
     A subprocess started by user code inherits fd 0 and must not eat our frames.
     """
-    private = os.dup(in_fd)
-    os.set_inheritable(private, False)
+    private = _dup_above_std(in_fd)
+    _ensure_std_fds()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

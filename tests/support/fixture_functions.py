@@ -50,3 +50,13 @@ def noisy(text: str) -> str:
     subprocess.run(["echo", text], check=True)
     log.info("noisy wrote %s", text)
     return text
+
+
+@registry.function
+async def stubborn() -> str:
+    """Ignore every cancellation (a misbehaving tool): shutdown must still end the worker."""
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            continue

@@ -285,3 +285,44 @@ def test_out_of_range_command_line_values_exit_2(args: list[str]) -> None:
     )
     assert proc.returncode == 2
     assert proc.stdout == b""
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_client_that_stops_reading_gets_back_pressure_and_loses_nothing() -> None:
+    import threading
+
+    n, size = 2000, 100_000  # 200 MB of replies if nothing held the worker back
+    c = PortClient.spawn("etf", ARGS)
+    base = _rss(c.pid)
+    sent = [0]
+
+    def writer() -> None:
+        for i in range(n):
+            c.send({"op": "call", "id": i, "function": "blob", "args": [size]})
+            sent[0] += 1
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    # Wait until the writer stalls: the worker stopped reading requests.
+    last, still = -1, 0
+    deadline = time.monotonic() + 30
+    while still < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        still = still + 1 if sent[0] == last else 0
+        last = sent[0]
+    assert sent[0] < n, "the worker kept reading while nobody read its replies"
+    grown = _rss(c.pid) - base
+    assert grown < 100 * 1024 * 1024, grown
+    seen: dict[int, int] = {}
+    while len(seen) < n:
+        frame = c.recv(30)
+        if frame["type"] == "result":
+            seen[frame["id"]] = seen.get(frame["id"], 0) + 1  # type: ignore[index]
+    t.join(30)
+    assert set(seen) == set(range(n)) and set(seen.values()) == {1}
+    assert c.request({"op": "ping", "id": -1})["type"] == "pong"
+    c.close()

@@ -60,3 +60,9 @@ async def stubborn() -> str:
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
             continue
+
+
+@registry.function(inline=True)
+def blob(n: int) -> str:
+    """A reply of ``n`` bytes."""
+    return "x" * n

@@ -133,7 +133,7 @@ def _with_bounded_patterns(cls: Any) -> Any:
                 elif found:
                     yield from validator.descend(v, subschema, path=k, schema_path=patrn)
 
-    return jsonschema.validators.extend(
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call]
         cls, {"pattern": pattern, "patternProperties": pattern_properties}
     )
 

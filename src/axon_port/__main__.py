@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from axon_port._framing import DEFAULT_MAX_FRAME
+from axon_port._framing import DEFAULT_MAX_FRAME, MAX_WIRE_FRAME
 from axon_port._logging import LEVELS, FrameLogHandler, parse_level
 from axon_port._transport import FdTransport, claim_input, claim_output, set_parent_death_signal
 from axon_port.codecs import CODEC_NAMES
@@ -80,6 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not import pydantic-ai in the background after ready",
     )
     p.add_argument("--no-parent-death-signal", dest="pdeathsig", action="store_false")
+    p.add_argument(
+        "--allow-env",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="env vars a request may name as api_key_env (shell pattern, repeatable;"
+        " default *_API_KEY)",
+    )
+    p.add_argument(
+        "--allow-base-url",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="base URLs a request may send credentials to (repeatable; default: any)",
+    )
     return p  # fmt: skip
 
 
@@ -112,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_frame < 1 or args.max_inflight < 1 or args.threads < 1:
         print("axon-port: --max-frame, --max-inflight and --threads must be >= 1", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
+    if args.max_frame > MAX_WIRE_FRAME:
+        limit = f"axon-port: --max-frame must be at most {MAX_WIRE_FRAME} (the {{packet,4}} limit)"
+        print(limit, file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    if args.shutdown_grace < 0 or args.shutdown_grace != args.shutdown_grace:
+        print("axon-port: --shutdown-grace must be >= 0", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
     in_fd, out_fd = args.fds
     try:
         out = claim_output(out_fd)
@@ -129,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_grace=args.shutdown_grace,
         warm=args.warm,
         modules=args.module,
+        allow_env=args.allow_env,
+        allow_base_url=args.allow_base_url,
     )
     root = logging.getLogger()
     root.setLevel(parse_level(args.log_level))
@@ -138,8 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     # Fewer, larger young-generation collections: request handling allocates
     # many short-lived objects and default thresholds collect far too often.
     gc.set_threshold(50_000, 20, 100)
-    with asyncio.Runner(loop_factory=_loop_factory(args.loop)) as runner:
-        code = runner.run(_serve(config, inp, out))
+    # Not closed on purpose: closing cancels the remaining tasks and waits for
+    # them, and a task that ignores cancellation would then keep the process
+    # alive. Every id is answered and the output flushed before run() returns.
+    runner = asyncio.Runner(loop_factory=_loop_factory(args.loop))
+    code = runner.run(_serve(config, inp, out))
     sys.stderr.flush()
     # Threads blocked in user code must not keep a finished worker alive.
     os._exit(code)
@@ -175,7 +202,11 @@ async def _serve(config: WorkerConfig, in_fd: int, out_fd: int) -> int:
     if config.warm:
         worker.start_warmup()
     await worker.stopped.wait()
-    await worker.dispatcher.wait_idle()
+    # drain() has answered every id; the shutdown reply itself may still be leaving.
+    try:
+        await asyncio.wait_for(worker.dispatcher.wait_idle(), 1.0)
+    except TimeoutError:
+        worker.dispatcher.abandon_all("shutdown")
     logging.getLogger().removeHandler(handler)
     transport.flush_blocking()
     worker.close()

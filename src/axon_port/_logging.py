@@ -6,7 +6,9 @@ Each record becomes ``{type: log, level, logger, message, time, id}``, where
 variable the dispatcher sets, copied into tasks and worker threads). Records
 from other threads are handed to the event loop; a record emitted while a log
 frame is being written is dropped rather than recursing. When there is no
-frame output (before start-up, after shutdown), records go to stderr.
+frame output (before start-up, after shutdown), records go to stderr. Messages
+are redacted (``axon_port._secrets.redact``): credentials in URLs and auth headers
+never reach the client's Logger.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from axon_port._secrets import redact
 from axon_port.dispatcher import current_request_id
 
 __all__ = ["LEVELS", "FrameLogHandler", "parse_level"]
@@ -61,7 +64,7 @@ class FrameLogHandler(logging.Handler):
                 "type": "log",
                 "level": record.levelname.lower(),
                 "logger": record.name,
-                "message": message,
+                "message": redact(message),
                 "time": record.created,
                 "id": current_request_id.get(),
             }

@@ -20,6 +20,11 @@ Theory of operation:
   it is queued and flushed by a loop writer callback. ``drain()`` waits while
   more than ``high_water`` bytes are queued, which is how streaming producers
   feel back-pressure from a slow reader.
+* Replies and events share that one output queue, and it is bounded: while more
+  than ``max_output`` bytes wait for the client, the transport stops reading
+  requests (the loop reader is removed, or the reader thread waits), so a client
+  that sends without reading cannot make the worker queue without limit. Nothing
+  is dropped: reading resumes once the queue is back under ``high_water``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import fcntl
 import logging
 import os
 import select
@@ -45,14 +51,32 @@ logger = logging.getLogger(__name__)
 READ_SIZE = 256 * 1024
 
 
+def _dup_above_std(fd: int) -> int:
+    """A close-on-exec duplicate of ``fd`` numbered 3 or above: a plain ``os.dup`` could
+    land on a closed fd 0, 1 or 2, which the redirections below then overwrite."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+
+
+def _ensure_std_fds() -> None:
+    """Open ``/dev/null`` on any of fds 0-2 that is closed, so nothing later lands there."""
+    for std in (0, 1, 2):
+        try:
+            os.fstat(std)
+        except OSError:
+            fd = os.open(os.devnull, os.O_RDWR)
+            if fd != std:
+                os.dup2(fd, std)
+                os.close(fd)
+
+
 def claim_output(out_fd: int) -> int:
     """Return a private dup of ``out_fd`` for frames; fd 1 becomes a copy of stderr.
 
     ``out_fd`` is 1 (stdio mode) or 4 (``--fds 3,4``). Either way fd 1 is
     redirected, so nothing but frames can reach the frame output.
     """
-    private = os.dup(out_fd)
-    os.set_inheritable(private, False)
+    private = _dup_above_std(out_fd)
+    _ensure_std_fds()
     sys.stdout.flush()
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -66,8 +90,8 @@ def claim_input(in_fd: int) -> int:
 
     A subprocess started by user code inherits fd 0 and must not eat our frames.
     """
-    private = os.dup(in_fd)
-    os.set_inheritable(private, False)
+    private = _dup_above_std(in_fd)
+    _ensure_std_fds()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -113,6 +137,7 @@ class FdTransport:
         max_frame: int,
         eof_grace: float = 0.75,
         high_water: int = 4 * 1024 * 1024,
+        max_output: int = 16 * 1024 * 1024,
         exit_after_eof: bool = True,
     ) -> None:
         self.in_fd = in_fd
@@ -123,6 +148,12 @@ class FdTransport:
         self.eof_grace = eof_grace
         self.exit_after_eof = exit_after_eof
         self.high_water = high_water
+        self.max_output = max(max_output, high_water)
+        self._paused = False  # not reading requests: the output queue is full
+        self._resume = threading.Event()
+        self._resume.set()
+        self._loop_reader = False
+        self.pauses = 0
         self._queue: collections.deque[memoryview] = collections.deque()
         self._queued = 0
         self._writer_armed = False
@@ -148,6 +179,7 @@ class FdTransport:
         mode = os.fstat(self.in_fd).st_mode
         if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
             os.set_blocking(self.in_fd, False)
+            self._loop_reader = True
             loop.add_reader(self.in_fd, self._on_readable)
             if self.exit_after_eof:
                 threading.Thread(
@@ -185,7 +217,33 @@ class FdTransport:
         if not data:
             assert self._loop is not None
             self._loop.remove_reader(self.in_fd)
+            self._loop_reader = False
             self._on_eof()
+        elif self._queued > self.max_output:
+            self._pause_reading()
+
+    def _thread_batch(self, events: list[FrameEvent]) -> None:
+        self._on_events(events)
+        if self._queued > self.max_output:
+            self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        if self._paused or self.closed:
+            return
+        self._paused = True
+        self.pauses += 1
+        self._resume.clear()
+        if self._loop_reader and self._loop is not None:
+            self._loop.remove_reader(self.in_fd)
+        self._arm_writer()
+
+    def _resume_reading(self) -> None:
+        if not self._paused:
+            return
+        self._paused = False
+        self._resume.set()
+        if self._loop_reader and self._loop is not None and not self._loop.is_closed():
+            self._loop.add_reader(self.in_fd, self._on_readable)
 
     def _watch_hangup(self, is_socket: bool) -> None:
         # Wait for the client to hang up without consuming input: poll() reports
@@ -203,13 +261,16 @@ class FdTransport:
         assert loop is not None
         decoder = self._decoder
         while True:
+            # Back-pressure: wait (bounded, re-checked) while the output queue is full.
+            while not self._resume.wait(1.0):
+                pass
             data = self._read()
             if data is None:
                 continue
             events = decoder.feed(data)
             try:
                 if events:
-                    loop.call_soon_threadsafe(self._on_events, events)
+                    loop.call_soon_threadsafe(self._thread_batch, events)
                 if not data:
                     loop.call_soon_threadsafe(self._on_eof)
             except RuntimeError:  # the loop is closed: we are exiting anyway
@@ -287,6 +348,7 @@ class FdTransport:
             self._writer_armed = False
         if self._queued <= self.high_water:
             self._wake_drainers()
+            self._resume_reading()
 
     def _wake_drainers(self) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []
@@ -301,6 +363,7 @@ class FdTransport:
         self._queue.clear()
         self._queued = 0
         self._wake_drainers()
+        self._resume.set()
         if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
             logger.error("frame output failed: %s", exc)
         # Output gone means the client is gone: treat it like input EOF.
@@ -340,4 +403,4 @@ class FdTransport:
 
     def info(self) -> dict[str, Any]:
         """Transport counters for ``stats``."""
-        return {"output_buffered": self._queued}
+        return {"output_buffered": self._queued, "input_paused": self.pauses}

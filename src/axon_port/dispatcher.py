@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from axon_port._framing import OversizeFrame, TruncatedFrame, encode_frame
+from axon_port._secrets import redact
 from axon_port.codecs import Codec
 from axon_port.errors import AxonError, BadFrame, BadRequest, Busy, EncodeError
 from axon_port.messages import NOTIFICATION_OPS, check_fields, parse_request
@@ -70,7 +71,7 @@ def error_payload(exc: BaseException) -> Fields:
     if isinstance(exc, AxonError):
         return {
             "kind": exc.kind,
-            "message": exc.message,
+            "message": redact(exc.message),
             "details": exc.details,
             "retryable": exc.retryable,
         }
@@ -86,8 +87,8 @@ def error_payload(exc: BaseException) -> Fields:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8)
     return {
         "kind": "internal",
-        "message": f"{type(exc).__name__}: {exc}",
-        "details": {"type": type(exc).__name__, "traceback": "".join(tb)[-4000:]},
+        "message": redact(f"{type(exc).__name__}: {exc}"),
+        "details": {"type": type(exc).__name__, "traceback": redact("".join(tb)[-4000:])},
         "retryable": False,
     }
 
@@ -152,6 +153,8 @@ class Dispatcher:
         self._drain = drain
         self.max_inflight = max_inflight
         self._handlers: dict[str, tuple[Handler, str]] = {}
+        self._closing_ops: set[str] = set()
+        self._rid: int | None = None  # the id being started, for handle_payload's net
         self._notifications: dict[str, Notification] = {}
         self.inflight: dict[int, _Inflight] = {}
         self.accepting = True
@@ -161,9 +164,16 @@ class Dispatcher:
 
     # -- registration ------------------------------------------------------
 
-    def register(self, op: str, handler: Handler, *, reply: str = "result") -> None:
-        """Serve ``op`` with ``handler``; its success frame has type ``reply``."""
+    def register(
+        self, op: str, handler: Handler, *, reply: str = "result", closes: bool = False
+    ) -> None:
+        """Serve ``op`` with ``handler``; its success frame has type ``reply``.
+
+        ``closes``: once such a request is accepted, every later request is answered
+        ``shutting_down`` (even those decoded in the same batch)."""
         self._handlers[op] = (handler, reply)
+        if closes:
+            self._closing_ops.add(op)
 
     def register_notification(self, op: str, handler: Notification) -> None:
         """Route ``op`` (no id of its own, no reply) to ``handler``."""
@@ -172,18 +182,24 @@ class Dispatcher:
     # -- output --------------------------------------------------------------
 
     def send(self, frame: Fields) -> None:
-        """Encode and write one frame; an unencodable frame becomes an ``error`` frame."""
+        """Encode and write one frame; an unencodable frame becomes an ``error`` frame.
+
+        Never raises: a terminal frame always leaves as itself or as an ``error``."""
         try:
             payload = self.codec.encode_frame(frame)
-        except EncodeError as exc:
-            if frame.get("type") in ("result", "error", "pong"):
-                self.errors[exc.kind] += 1
-                payload = self.codec.encode_frame(
-                    {"type": "error", "id": frame.get("id"), "error": error_payload(exc)}
-                )
-            else:
+        except Exception as exc:
+            if not isinstance(exc, EncodeError):  # a codec bug: still answer the id
+                exc = EncodeError(f"cannot encode frame: {type(exc).__name__}: {exc}")
+            if frame.get("type") not in ("result", "error", "pong"):
                 logger.warning("dropped an unencodable %s frame: %s", frame.get("type"), exc)
                 return
+            self.errors[exc.kind] += 1
+            err = {
+                "kind": exc.kind, "message": exc.message[:2000], "details": None,
+                "retryable": False,
+            }  # fmt: skip
+            payload = self.codec.encode_frame({"type": "error", "id": frame.get("id"),
+                                               "error": err})  # fmt: skip
         self._write(encode_frame(payload))
 
     async def drain(self) -> None:
@@ -200,22 +216,43 @@ class Dispatcher:
     def feed(self, events: list[bytes | OversizeFrame | TruncatedFrame]) -> None:
         """Serve a batch of framing events, in order."""
         for event in events:
-            if type(event) is bytes:
+            if isinstance(event, bytes):
                 self.handle_payload(event)
-            elif isinstance(event, OversizeFrame):
-                self._send_error(
-                    None,
-                    BadFrame(
-                        f"frame of {event.size} bytes exceeds max_frame ({event.max_frame});"
-                        " skipped",
-                        details={"size": event.size, "max_frame": event.max_frame},
-                    ),
-                )
-            elif isinstance(event, TruncatedFrame):
-                logger.warning("input ended inside a frame (%d bytes buffered)", event.buffered)
+                continue
+            try:
+                self._frame_event(event)
+            except Exception:
+                logger.exception("framing event %r could not be answered", event)
+
+    def _frame_event(self, event: OversizeFrame | TruncatedFrame) -> None:
+        if isinstance(event, OversizeFrame):
+            self._send_error(
+                None,
+                BadFrame(
+                    f"frame of {event.size} bytes exceeds max_frame ({event.max_frame}); skipped",
+                    details={"size": event.size, "max_frame": event.max_frame},
+                ),
+            )
+        elif isinstance(event, TruncatedFrame):
+            logger.warning("input ended inside a frame (%d bytes buffered)", event.buffered)
 
     def handle_payload(self, payload: bytes) -> None:
-        """Decode one payload and serve it. Never raises."""
+        """Decode one payload and serve it. Never raises: whatever goes wrong between
+        decoding and the reply becomes that request's ``internal`` error."""
+        self._rid = None
+        try:
+            self._handle_payload(payload)
+        except Exception as exc:
+            rid, self._rid = self._rid, None
+            logger.error("request %s failed before it started: %s", rid, type(exc).__name__)
+            entry = self.inflight.get(rid) if rid is not None else None
+            if entry is not None and entry.task is None:  # registered, never started
+                del self.inflight[rid]
+            elif entry is not None:  # its task will answer it
+                return
+            self._send_error(rid, exc)
+
+    def _handle_payload(self, payload: bytes) -> None:
         try:
             term = self.codec.decode(payload)
         except AxonError as exc:
@@ -233,6 +270,7 @@ class Dispatcher:
             return
         req_id = request.id
         assert req_id is not None
+        self._rid = req_id
         entry = self._handlers.get(op)
         if (
             entry is None
@@ -242,6 +280,8 @@ class Dispatcher:
         ):
             self._refuse(op, req_id)
             return
+        if op in self._closing_ops:
+            self.accepting = False
         self._start(op, req_id, params, *entry)
 
     def _refuse(self, op: str, req_id: int) -> None:
@@ -282,6 +322,8 @@ class Dispatcher:
         except BaseException as exc:
             self.served[op] += 1
             self._send_error(req_id, exc)
+            if not isinstance(exc, Exception):
+                raise
             return
         finally:
             current_request_id.reset(token)
@@ -298,14 +340,24 @@ class Dispatcher:
         finally:
             current_request_id.reset(token)
         inflight.task = task
-        timeout_ms = params.get("timeout_ms")
-        if type(timeout_ms) is int and timeout_ms > 0:
+        task.add_done_callback(lambda t: self._finish(inflight, reply, t))
+        timeout_ms = params.get("timeout_ms")  # checked by check_fields: 1..MAX_MS
+        if timeout_ms is not None:
             loop = asyncio.get_running_loop()
             inflight.timer = loop.call_later(timeout_ms / 1000, self.cancel, req_id, "timeout")
-        task.add_done_callback(lambda t: self._finish(inflight, reply, t))
 
     def _finish(self, inflight: _Inflight, reply: str, task: asyncio.Task[Fields]) -> None:
+        try:
+            self._finish_inner(inflight, reply, task)
+        except Exception as exc:
+            self.inflight.pop(inflight.ctx.id, None)
+            logger.error("request %s: reply failed: %s", inflight.ctx.id, type(exc).__name__)
+            self._send_error(inflight.ctx.id, exc)
+
+    def _finish_inner(self, inflight: _Inflight, reply: str, task: asyncio.Task[Fields]) -> None:
         ctx = inflight.ctx
+        if self.inflight.get(ctx.id) is not inflight:
+            return  # abandoned (answered already) by abandon_all()
         del self.inflight[ctx.id]
         if inflight.timer is not None:
             inflight.timer.cancel()
@@ -344,10 +396,24 @@ class Dispatcher:
             self.cancel(rid, reason)
         return len(targets)
 
+    def abandon_all(self, reason: str) -> int:
+        """Answer every request still in flight with ``reason`` now, without waiting for
+        its task (which may ignore cancellation); their later outcomes are dropped."""
+        stuck = list(self.inflight.values())
+        self.inflight.clear()
+        for entry in stuck:
+            if entry.timer is not None:
+                entry.timer.cancel()
+            self.served[entry.ctx.op] += 1
+            self._send_error(entry.ctx.id, interrupted_error(reason))
+        return len(stuck)
+
     async def wait_idle(self, *, exclude: int | None = None) -> None:
         """Wait until no request (other than ``exclude``) is in flight."""
         while any(rid != exclude for rid in self.inflight):
             tasks = [f.task for rid, f in self.inflight.items() if rid != exclude and f.task]
+            if not tasks:
+                return
             await asyncio.wait(tasks)
             # Done callbacks run on the next loop iteration; let them clear the table.
             await asyncio.sleep(0)

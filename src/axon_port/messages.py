@@ -6,12 +6,16 @@ turns it into a :class:`Request` (op, id, params) or raises
 recovered, so the error frame still reaches the right caller. Keys and enum
 values may arrive as atoms or binaries (``Atom`` is a ``str`` subclass, so
 both compare equal); ``op`` is normalised to a plain ``str``. Only the
-envelope is checked here: each op's own fields are checked by its handler
-against :data:`OP_FIELDS`. This module knows the op *names*, not what they do.
+envelope is checked by :func:`parse_request`; :func:`check_fields` then checks
+every field of the op against :data:`OP_FIELDS` (presence, type, range), once,
+before any handler runs. Ids must be integers in ``ID_MIN..ID_MAX``; an id out
+of that range is answered with ``id`` ``nil``. This module knows the op *names*,
+not what they do.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +23,19 @@ from typing import Any
 from axon_port.errors import BadRequest
 
 __all__ = [
+    "ID_MAX",
+    "ID_MIN",
+    "MAX_MS",
     "NOTIFICATION_OPS",
     "OP_FIELDS",
     "REPLY_KEYS",
     "REPLY_TYPES",
     "TERMINAL_TYPES",
+    "Field",
+    "Kind",
     "Request",
     "check_fields",
+    "describe_value",
     "parse_request",
 ]
 
@@ -44,38 +54,128 @@ REPLY_KEYS = (
 # Ops that do not open an id of their own and get no reply.
 NOTIFICATION_OPS = frozenset({"cancel", "tool_result"})
 
-# op -> (required fields, optional fields), besides "op" and "id".
-OP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "ping": (frozenset(), frozenset()),
-    "define_agent": (frozenset({"name", "spec"}), frozenset()),
-    "run": (
-        frozenset({"prompt"}),
-        frozenset(
-            {
-                "agent",
-                "spec",
-                "history",
-                "deps",
-                "model_settings",
-                "usage_limits",
-                "stream",
-                "timeout_ms",
-                "deferred_tool_results",
-            }
-        ),
-    ),
-    "complete": (
-        frozenset({"model", "messages"}),
-        frozenset({"tools", "model_settings", "stream", "timeout_ms", "output_schema"}),
-    ),
-    "tool_result": (frozenset({"call_id"}), frozenset({"ok", "error", "retry"})),
-    "call": (frozenset({"function"}), frozenset({"args", "kwargs", "timeout_ms"})),
-    "cancel": (frozenset({"target"}), frozenset()),
-    "describe": (frozenset(), frozenset()),
-    "shutdown": (frozenset(), frozenset({"grace_ms"})),
-    "stats": (frozenset(), frozenset()),
-    "set_log_level": (frozenset({"level"}), frozenset()),
+#: Ids (and ``cancel`` targets) are integers in this range: 64-bit, either sign,
+#: so every codec can echo them back.
+ID_MIN, ID_MAX = -(2**63), 2**64 - 1
+#: ``timeout_ms`` and ``grace_ms`` are at most this (Erlang's largest timer, ~24.8 days).
+MAX_MS = 2**31 - 1
+_NAME_MAX = 255
+
+
+class Kind(enum.Enum):
+    """What a request field may hold (``None`` is always allowed for optional fields)."""
+
+    ANY = "any"
+    BOOL = "boolean"
+    NAME = "non-empty atom or binary of at most 255 characters"
+    TEXT = "binary"
+    MAP = "map"
+    LIST = "list"
+    MAP_OR_NAME = "map, atom or binary"
+    PROMPT = "binary, or list of binaries and content-part maps"
+    TIMEOUT = f"integer in 1..{MAX_MS}"
+    GRACE = f"integer in 0..{MAX_MS}"
+    ID = f"integer in {ID_MIN}..{ID_MAX}"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One request field: its kind and whether it must be present."""
+
+    kind: Kind
+    required: bool = False
+
+
+def _f(kind: Kind) -> Field:
+    return Field(kind, required=True)
+
+
+_opt = Field
+
+# op -> field -> Field, besides "op" and "id". The one table every field is checked
+# against, once, before a handler runs.
+OP_FIELDS: dict[str, dict[str, Field]] = {
+    "ping": {},
+    "define_agent": {"name": _f(Kind.NAME), "spec": _f(Kind.ANY)},
+    "run": {
+        "prompt": _f(Kind.PROMPT),
+        "agent": _opt(Kind.NAME),
+        "spec": _opt(Kind.ANY),
+        "history": _opt(Kind.LIST),
+        "deps": _opt(Kind.ANY),
+        "model_settings": _opt(Kind.MAP),
+        "usage_limits": _opt(Kind.MAP),
+        "stream": _opt(Kind.BOOL),
+        "timeout_ms": _opt(Kind.TIMEOUT),
+        "deferred_tool_results": _opt(Kind.MAP),
+    },
+    "complete": {
+        "model": _f(Kind.MAP_OR_NAME),
+        "messages": _f(Kind.ANY),  # a prompt binary or a message list: the agents layer checks
+        "tools": _opt(Kind.LIST),
+        "model_settings": _opt(Kind.MAP),
+        "stream": _opt(Kind.BOOL),
+        "timeout_ms": _opt(Kind.TIMEOUT),
+        "output_schema": _opt(Kind.MAP),
+    },
+    "tool_result": {
+        "call_id": _f(Kind.TEXT),
+        "ok": _opt(Kind.ANY),
+        "error": _opt(Kind.ANY),
+        "retry": _opt(Kind.BOOL),
+    },
+    "call": {
+        "function": _f(Kind.NAME),
+        "args": _opt(Kind.LIST),
+        "kwargs": _opt(Kind.MAP),
+        "timeout_ms": _opt(Kind.TIMEOUT),
+    },
+    "cancel": {"target": _f(Kind.ID)},
+    "describe": {},
+    "shutdown": {"grace_ms": _opt(Kind.GRACE)},
+    "stats": {},
+    "set_log_level": {"level": _f(Kind.NAME)},
 }
+
+
+def _int_in(value: Any, lo: int, hi: int) -> bool:
+    return type(value) is int and lo <= value <= hi
+
+
+def _conforms(kind: Kind, value: Any) -> bool:
+    if kind is Kind.ANY:
+        return True
+    if kind is Kind.BOOL:
+        return type(value) is bool
+    if kind is Kind.NAME:
+        return isinstance(value, str) and 0 < len(value) <= _NAME_MAX
+    if kind is Kind.TEXT:
+        return isinstance(value, str)
+    if kind is Kind.MAP:
+        return isinstance(value, dict)
+    if kind is Kind.LIST:
+        return isinstance(value, (list, tuple))
+    if kind is Kind.MAP_OR_NAME:
+        return isinstance(value, dict) or (isinstance(value, str) and 0 < len(value) <= 1024)
+    if kind is Kind.PROMPT:
+        return isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str | Mapping) for v in value)
+        )
+    if kind is Kind.TIMEOUT:
+        return _int_in(value, 1, MAX_MS)
+    if kind is Kind.GRACE:
+        return _int_in(value, 0, MAX_MS)
+    return _int_in(value, ID_MIN, ID_MAX)
+
+
+def describe_value(value: Any) -> str:
+    """A short, safe description of a bad value for an error message (never huge)."""
+    if type(value) is int:
+        return "an integer out of range" if value.bit_length() > 64 else f"{value}"
+    if isinstance(value, str):
+        text = repr(str(value)[:40])
+        return text if len(value) <= 40 else text + "..."
+    return f"a {type(value).__name__}"
 
 
 @dataclass(slots=True)
@@ -88,7 +188,7 @@ class Request:
 
 
 def _is_int(value: Any) -> bool:
-    return type(value) is int
+    return type(value) is int and ID_MIN <= value <= ID_MAX
 
 
 def parse_request(term: Any) -> Request:
@@ -103,13 +203,18 @@ def parse_request(term: Any) -> Request:
     # The canonical plain str for a known op (an Atom key finds it too).
     op = _OP_NAMES.get(raw_op)
     if op is None:
-        op = str(raw_op)
+        op = str(raw_op)[:64]
     elif op == "cancel":
         if not _is_int(term.get("target")):
-            raise BadRequest("cancel needs an integer target", details={"id": req_id})
+            raise BadRequest(f"cancel needs an integer target ({Kind.ID.value})",
+                             details={"id": req_id})  # fmt: skip
         return Request(op, None, term)
     if req_id is None:
-        what = "missing" if raw_id is None else f"not an integer ({type(raw_id).__name__})"
+        what = (
+            "missing" if raw_id is None
+            else "out of range" if type(raw_id) is int
+            else f"not an integer ({type(raw_id).__name__})"
+        )  # fmt: skip
         raise BadRequest(f"request id is {what}", details={"id": None, "op": op})
     if op not in _OP_NAMES:
         raise BadRequest(f"unknown op {op!r}", details={"id": req_id, "op": op})
@@ -117,22 +222,41 @@ def parse_request(term: Any) -> Request:
 
 
 def check_fields(op: str, params: Mapping[str, Any]) -> None:
-    """Raise ``BadRequest`` if ``params`` lacks a required field or has an unknown one."""
-    allowed, required = _ALLOWED[op]
+    """Raise ``BadRequest`` unless ``params`` has every required field of ``op``, no
+    unknown one, and each value of its field's kind and range (``None`` stands for an
+    absent optional field)."""
+    fields, allowed, required = _ALLOWED[op]
     keys = params.keys()
     # Atom keys hash and compare like str, so these set tests run at C speed.
-    if keys <= allowed and required <= keys:
-        return
-    names = {str(k) for k in keys}
-    missing = required - names
-    if missing:
-        raise BadRequest(f"{op}: missing field(s) {', '.join(sorted(missing))}")
-    unknown = names - allowed
-    raise BadRequest(f"{op}: unknown field(s) {', '.join(sorted(unknown))}")
+    if not (keys <= allowed and required <= keys):
+        names = {str(k) for k in keys if isinstance(k, str)}
+        missing = required - names
+        if missing:
+            raise BadRequest(f"{op}: missing field(s) {', '.join(sorted(missing))}")
+        unknown = sorted(
+            str(k)[:40] if isinstance(k, str) else describe_value(k)
+            for k in keys
+            if k not in allowed
+        )
+        raise BadRequest(f"{op}: unknown field(s) {', '.join(unknown)}")
+    for name, field in fields.items():
+        value = params.get(name)
+        if value is None:
+            if field.required and field.kind is not Kind.PROMPT:
+                raise BadRequest(f"{op}: {name} must be a {field.kind.value}, got nil")
+            continue
+        if not _conforms(field.kind, value):
+            raise BadRequest(
+                f"{op}: {name} must be a {field.kind.value}, got {describe_value(value)}"
+            )
 
 
 _OP_NAMES = {op: op for op in OP_FIELDS}
 _ALLOWED = {
-    op: (required | optional | {"op", "id"}, required)
-    for op, (required, optional) in OP_FIELDS.items()
+    op: (
+        fields,
+        frozenset(fields) | {"op", "id"},
+        frozenset(name for name, f in fields.items() if f.required),
+    )
+    for op, fields in OP_FIELDS.items()
 }

@@ -28,11 +28,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from axon_port import _secrets
 from axon_port._framing import DEFAULT_MAX_FRAME
 from axon_port._logging import parse_level
 from axon_port.codecs import Codec, get_codec
 from axon_port.dispatcher import Dispatcher, RequestContext
-from axon_port.errors import AxonError, BadRequest, UnknownFunction
+from axon_port.errors import AxonError, BadRequest, Busy, UnknownFunction
 from axon_port.registry import REGISTRY, FunctionEntry, Registry
 
 __all__ = ["PROTOCOL_VERSION", "Worker", "WorkerConfig"]
@@ -60,6 +61,10 @@ class WorkerConfig:
     eof_grace: float = 0.25
     warm: bool = True
     modules: list[str] = field(default_factory=list)
+    #: env vars a request may name as ``api_key_env`` (shell patterns; empty: ``*_API_KEY``)
+    allow_env: list[str] = field(default_factory=list)
+    #: base URL prefixes a request may use (empty: any)
+    allow_base_url: list[str] = field(default_factory=list)
 
 
 def _version(dist: str) -> str | None:
@@ -100,12 +105,18 @@ class Worker:
         self.config = config
         self.registry = registry
         self.codec: Codec = get_codec(config.codec, max_frame=config.max_frame)
+        _secrets.configure(config.allow_env, config.allow_base_url)
         kwargs: dict[str, Any] = {"max_inflight": config.max_inflight}
         if drain is not None:
             kwargs["drain"] = drain
         self.dispatcher = Dispatcher(self.codec, write, **kwargs)
         self._transport_info = transport_info
         self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="axon-port-fn")
+        # Threads running a function right now, including those whose caller timed
+        # out or cancelled (a thread cannot be stopped): when all are taken, new
+        # synchronous calls are answered ``busy`` instead of queueing unseen.
+        self._threads_busy = 0
+        self._threads_lock = threading.Lock()
         # name -> (fn, count of plain positional parameters or -1, signature)
         self._shapes: dict[str, tuple[Callable[..., Any], int, inspect.Signature | None]] = {}
         self._agents: Any = None
@@ -120,7 +131,7 @@ class Worker:
         d.register("describe", self._describe)
         d.register("stats", self._stats)
         d.register("set_log_level", self._set_log_level)
-        d.register("shutdown", self._shutdown)
+        d.register("shutdown", self._shutdown, closes=True)
         for op in ("define_agent", "run", "complete"):
             d.register(op, functools.partial(self._agent_op, op))
         d.register_notification("tool_result", self._tool_result)
@@ -227,9 +238,32 @@ class Worker:
             return self._await_function(entry, entry.fn(*args, **kwargs))
         if entry.inline:
             return {"output": _run_function(entry, args, kwargs)}
+        with self._threads_lock:
+            if self._threads_busy >= self.config.threads:
+                raise Busy(
+                    f"all {self.config.threads} threads are running synchronous functions"
+                    " (some may belong to calls that timed out)",
+                    details={"threads": self.config.threads},
+                )
+            self._threads_busy += 1
         loop = asyncio.get_running_loop()
-        run = functools.partial(contextvars.copy_context().run, _run_function, entry, args, kwargs)
-        return self._await_output(loop.run_in_executor(self._executor, run))
+        run = functools.partial(
+            contextvars.copy_context().run, self._in_thread, entry, args, kwargs
+        )
+        try:
+            fut = loop.run_in_executor(self._executor, run)
+        except BaseException:
+            with self._threads_lock:
+                self._threads_busy -= 1
+            raise
+        return self._await_output(fut)
+
+    def _in_thread(self, entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> Any:
+        try:
+            return _run_function(entry, args, kwargs)
+        finally:
+            with self._threads_lock:
+                self._threads_busy -= 1
 
     def _check_arity(self, entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> None:
         shape = self._shapes.get(entry.name)
@@ -273,6 +307,8 @@ class Worker:
         out = self.dispatcher.stats()
         out["rss_bytes"] = _rss_bytes()
         out["agents_loaded"] = self._agents is not None
+        out["threads"] = self.config.threads
+        out["threads_busy"] = self._threads_busy
         if self._transport_info is not None:
             out.update(self._transport_info())
         return {"output": out}
@@ -286,23 +322,35 @@ class Worker:
         return {"output": logging.getLevelName(level).lower()}
 
     async def _shutdown(self, ctx: RequestContext) -> Fields:
-        grace_ms = ctx.params.get("grace_ms")
-        grace = grace_ms / 1000 if type(grace_ms) is int and grace_ms >= 0 else None
+        grace_ms = ctx.params.get("grace_ms")  # checked by check_fields: 0..MAX_MS
+        grace = None if grace_ms is None else grace_ms / 1000
         cancelled = await self.drain(self.config.shutdown_grace if grace is None else grace,
                                      exclude=ctx.id)  # fmt: skip
         self.stopped.set()
         return {"output": {"cancelled": cancelled}}
 
     async def drain(self, grace: float, *, exclude: int | None = None) -> int:
-        """Stop accepting, let in-flight work finish for ``grace`` s, cancel the rest."""
-        self.dispatcher.accepting = False
+        """Stop accepting, let in-flight work finish for ``grace`` s, cancel the rest.
+
+        Returns the number cancelled. Work that has not unwound 1 s after its
+        cancellation is answered ``shutdown`` at once (:meth:`Dispatcher.abandon_all`),
+        so this always returns within ``grace + 1`` s."""
+        d = self.dispatcher
+        d.accepting = False
         try:
-            await asyncio.wait_for(self.dispatcher.wait_idle(exclude=exclude), grace)
+            await asyncio.wait_for(d.wait_idle(exclude=exclude), grace)
             return 0
         except TimeoutError:
-            n = self.dispatcher.cancel_all("shutdown", exclude=exclude)
-            await asyncio.wait_for(self.dispatcher.wait_idle(exclude=exclude), 1.0)
-            return n
+            n = d.cancel_all("shutdown", exclude=exclude)
+        try:
+            await asyncio.wait_for(d.wait_idle(exclude=exclude), 1.0)
+        except TimeoutError:
+            keep = d.inflight.pop(exclude, None) if exclude is not None else None
+            stuck = d.abandon_all("shutdown")
+            if keep is not None and exclude is not None:
+                d.inflight[exclude] = keep
+            logger.error("%d request(s) ignored cancellation; answered and abandoned", stuck)
+        return n
 
     def stop_soon(self, grace: float) -> None:
         """Schedule :meth:`stop` (from a signal handler or the transport's EOF callback)."""
@@ -316,9 +364,8 @@ class Worker:
         self._stopping = True
         try:
             await self.drain(grace)
-        except TimeoutError:
-            logger.error("in-flight work did not end after cancellation")
-        self.stopped.set()
+        finally:
+            self.stopped.set()
 
     # -- agent ops -------------------------------------------------------------
 

@@ -207,3 +207,122 @@ def test_frames_piped_in_from_a_file_are_all_answered_before_exit(tmp_path: Path
     frames = [codec.decode(p) for p in FrameDecoder().feed(proc.stdout)]  # type: ignore[arg-type]
     assert [f["type"] for f in frames] == ["ready", "pong", "result", "result"]
     assert {f["id"]: f.get("output") for f in frames[1:]} == {1: None, 2: 3, 3: "slept"}
+
+
+@pytest.mark.parametrize("how", ["shutdown", "sigterm"])
+def test_shutdown_and_sigterm_end_the_worker_within_grace_plus_one_second_whatever_tasks_do(
+    how: str,
+) -> None:
+    c = PortClient.spawn("etf", [*ARGS, "--shutdown-grace", "0.2"])
+    c.send({"op": "call", "id": 1, "function": "stubborn"})
+    assert c.request({"op": "ping", "id": 2})["type"] == "pong"
+    started = time.monotonic()
+    if how == "shutdown":
+        c.send({"op": "shutdown", "id": 3, "grace_ms": 200})
+    else:
+        c.proc.send_signal(signal.SIGTERM)
+    replies = {}
+    while len(replies) < (2 if how == "shutdown" else 1):
+        frame = c.recv(5)
+        if frame["type"] in ("result", "error"):
+            replies[frame["id"]] = frame
+    assert replies[1]["error"]["kind"] == "shutdown"  # type: ignore[index]
+    if how == "shutdown":
+        assert replies[3]["type"] == "result"
+    assert c.proc.wait(5) == 0
+    elapsed = time.monotonic() - started
+    assert elapsed < 5  # bounded wait only; docs/reliability.md records the measured time
+    c.close()
+
+
+def test_fds_3_and_4_work_when_fd_0_is_closed() -> None:
+    to_worker_r, to_worker_w = os.pipe()
+    from_worker_r, from_worker_w = os.pipe()
+    r = fcntl.fcntl(to_worker_r, fcntl.F_DUPFD, 10)
+    w = fcntl.fcntl(from_worker_w, fcntl.F_DUPFD, 10)
+    os.close(to_worker_r)
+    os.close(from_worker_w)
+
+    def child_fds() -> None:
+        os.dup2(r, 3)
+        os.dup2(w, 4)
+        os.close(0)  # what a careless launcher may do
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "axon_port", "--fds", "3,4", *ARGS],
+        stdout=subprocess.DEVNULL,
+        close_fds=False,
+        preexec_fn=child_fds,
+    )
+    os.close(r)
+    os.close(w)
+    codec = get_codec("etf")
+    decoder = FrameDecoder()
+    frames: list[dict[str, object]] = []
+
+    def recv() -> dict[str, object]:
+        while not frames:
+            data = os.read(from_worker_r, 65536)
+            assert data, "worker closed fd 4"
+            frames.extend(codec.decode(p) for p in decoder.feed(data))  # type: ignore[arg-type]
+        return frames.pop(0)
+
+    assert recv()["type"] == "ready"
+    os.write(to_worker_w, encode_frame(codec.encode({"op": "ping", "id": 1})))
+    assert recv() == {"type": "pong", "id": 1}
+    os.close(to_worker_w)
+    assert proc.wait(5) == 0
+    os.close(from_worker_r)
+
+
+@pytest.mark.parametrize("args", [["--max-frame", str(2**32)], ["--shutdown-grace", "-1"]])
+def test_out_of_range_command_line_values_exit_2(args: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "axon_port", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_client_that_stops_reading_gets_back_pressure_and_loses_nothing() -> None:
+    import threading
+
+    n, size = 2000, 100_000  # 200 MB of replies if nothing held the worker back
+    c = PortClient.spawn("etf", ARGS)
+    base = _rss(c.pid)
+    sent = [0]
+
+    def writer() -> None:
+        for i in range(n):
+            c.send({"op": "call", "id": i, "function": "blob", "args": [size]})
+            sent[0] += 1
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    # Wait until the writer stalls: the worker stopped reading requests.
+    last, still = -1, 0
+    deadline = time.monotonic() + 30
+    while still < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        still = still + 1 if sent[0] == last else 0
+        last = sent[0]
+    assert sent[0] < n, "the worker kept reading while nobody read its replies"
+    grown = _rss(c.pid) - base
+    assert grown < 100 * 1024 * 1024, grown
+    seen: dict[int, int] = {}
+    while len(seen) < n:
+        frame = c.recv(30)
+        if frame["type"] == "result":
+            seen[frame["id"]] = seen.get(frame["id"], 0) + 1  # type: ignore[index]
+    t.join(30)
+    assert set(seen) == set(range(n)) and set(seen.values()) == {1}
+    assert c.request({"op": "ping", "id": -1})["type"] == "pong"
+    c.close()

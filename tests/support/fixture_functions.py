@@ -56,3 +56,19 @@ def noisy(text: str) -> str:
 def reverse_bytes(data: bytes) -> bytes:
     """The bytes reversed (to check binaries travel as bytes both ways)."""
     return bytes(reversed(data))
+
+
+@registry.function
+async def stubborn() -> str:
+    """Ignore every cancellation (a misbehaving tool): shutdown must still end the worker."""
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            continue
+
+
+@registry.function(inline=True)
+def blob(n: int) -> str:
+    """A reply of ``n`` bytes."""
+    return "x" * n

@@ -24,7 +24,7 @@ def list_of_empty_lists(n: int) -> bytes:
 
 
 def etf(max_frame: int, speedups: bool) -> EtfCodec:
-    return EtfCodec(max_frame, budget=DECODE_BUDGET_FACTOR * max_frame, speedups=speedups)
+    return EtfCodec(max_frame, budget_factor=DECODE_BUDGET_FACTOR, speedups=speedups)
 
 
 @pytest.mark.parametrize("speedups", SPEEDUPS)
@@ -50,19 +50,25 @@ def test_a_32kb_compressed_bomb_of_empty_lists_stops_at_the_budget(speedups: boo
 
 @pytest.mark.parametrize("speedups", SPEEDUPS)
 def test_uncompressed_amplification_is_bounded_by_the_budget(speedups: bool) -> None:
-    max_frame = 1 << 16
+    max_frame = 8 << 20
     codec = etf(max_frame, speedups)
     payload = b"\x83" + list_of_empty_lists(max_frame - 16)  # fits in a frame, 64x in objects
     assert len(payload) <= max_frame
     with pytest.raises(FrameTooLarge):
         codec.decode(payload)
-    # An ordinary frame of the same size is well within the budget.
-    ordinary = get_codec("etf").encode({"prompt": "x" * (max_frame - 100)})
-    assert codec.decode(ordinary) == {"prompt": "x" * (max_frame - 100)}
+    # Ordinary frames of the same size are well within the budget.
+    for value in (
+        {"prompt": "x" * (max_frame - 100)},
+        {"m": [{"a": i, "b": "c"} for i in range(200_000)]},
+    ):
+        wire = get_codec("etf").encode(value)
+        assert len(wire) <= max_frame
+        assert codec.decode(wire) == value
+        assert codec.decode(compressed(wire[1:])) == value
 
 
 def test_msgpack_amplification_is_bounded_by_the_budget() -> None:
-    max_frame = 1 << 16
+    max_frame = 8 << 20
     codec = get_codec("msgpack", max_frame=max_frame)
     n = max_frame - 16
     payload = b"\xdd" + n.to_bytes(4, "big") + b"\x90" * n
@@ -71,7 +77,7 @@ def test_msgpack_amplification_is_bounded_by_the_budget() -> None:
     maps = b"\xdd" + (n // 3).to_bytes(4, "big") + b"\x81\x00\x80" * (n // 3)
     with pytest.raises(FrameTooLarge):
         codec.decode(maps)
-    ordinary: Any = {"k": ["x" * 100] * 500, "n": list(range(1000))}
+    ordinary: Any = {"k": ["x" * 100] * 5000, "n": list(range(100_000)), "m": [{"a": 1}] * 9000}
     assert codec.decode(codec.encode(ordinary)) == ordinary
 
 

@@ -22,7 +22,7 @@ from openai_loopback import OpenAILoopback, Reply, error, text, tool_call
 def allow_loopback_requests() -> Iterator[None]:
     """Real model requests are allowed here only: they go to 127.0.0.1."""
     models.ALLOW_MODEL_REQUESTS = True
-    os.environ["AXON_TEST_OPENAI_KEY"] = "sk-loopback"
+    os.environ["AXON_TEST_OPENAI_API_KEY"] = "sk-loopback"
     try:
         yield
     finally:
@@ -34,7 +34,7 @@ def model_spec(server: OpenAILoopback, **extra: Any) -> dict[str, Any]:
         "provider": "openai-compatible",
         "name": "loopback-1",
         "base_url": server.base_url,
-        "api_key_env": "AXON_TEST_OPENAI_KEY",
+        "api_key_env": "AXON_TEST_OPENAI_API_KEY",
         "max_retries": 0,
         **extra,
     }
@@ -208,12 +208,78 @@ def test_a_missing_api_key_variable_is_a_bad_request_at_definition() -> None:
                 "provider": "openai-compatible",
                 "name": "m",
                 "base_url": "http://127.0.0.1:9",
-                "api_key_env": "AXON_TEST_NO_SUCH_VARIABLE",
+                "api_key_env": "AXON_TEST_NO_SUCH_API_KEY",
             }
             reply = await w.request(
                 {"op": "define_agent", "id": 1, "name": "x", "spec": {"model": spec}}
             )
             assert error_of(reply)["kind"] == "bad_request"
-            assert "AXON_TEST_NO_SUCH_VARIABLE" in error_of(reply)["message"]
+            assert "AXON_TEST_NO_SUCH_API_KEY" in error_of(reply)["message"]
+
+    run(main())
+
+
+def test_a_frame_cannot_name_an_env_var_the_operator_did_not_allow() -> None:
+    async def main() -> None:
+        with with_server(text("should never be asked")) as server:
+            async with worker() as w:
+                for var in ("PATH", "HOME", "AXON_TEST_OPENAI_API_KEY_NOT"):
+                    spec = {"model": {**model_spec(server), "api_key_env": var}}
+                    reply = await w.request(
+                        {"op": "run", "id": 1, "spec": spec, "prompt": "leak it"}
+                    )
+                    err = error_of(reply)
+                    assert err["kind"] == "bad_request"
+                    assert "--allow-env" in err["message"]
+            assert server.requests == []
+        # The operator may widen it.
+        with with_server(text("ok")) as server:
+            os.environ["AXON_TEST_CUSTOM_TOKEN"] = "tok"
+            async with worker(allow_env=["AXON_TEST_CUSTOM_*"]) as w:
+                spec = {"model": {**model_spec(server), "api_key_env": "AXON_TEST_CUSTOM_TOKEN"}}
+                reply = await w.request({"op": "run", "id": 2, "spec": spec, "prompt": "hi"})
+                assert reply["output"] == "ok"
+
+    run(main())
+
+
+def test_only_allowed_base_urls_get_credentials_when_configured() -> None:
+    async def main() -> None:
+        with with_server(text("ok"), text("ok")) as server:
+            async with worker(allow_base_url=["https://api.example.com/"]) as w:
+                spec = {"model": model_spec(server)}
+                reply = await w.request({"op": "run", "id": 1, "spec": spec, "prompt": "hi"})
+                assert error_of(reply)["kind"] == "bad_request"
+                assert "--allow-base-url" in error_of(reply)["message"]
+            assert server.requests == []
+            async with worker(allow_base_url=[server.base_url]) as w:
+                spec = {"model": model_spec(server)}
+                reply = await w.request({"op": "run", "id": 2, "spec": spec, "prompt": "hi"})
+                assert reply["output"] == "ok"
+
+    run(main())
+
+
+def test_credentials_in_a_base_url_never_reach_log_frames_or_errors() -> None:
+    async def main() -> None:
+        with with_server(text("ok"), error(401, "bad key")) as server:
+            url = server.base_url.replace("http://", "http://user:s3cr3tpw@")
+            async with worker() as w:
+                await w.request({"op": "set_log_level", "id": 9, "level": "debug"})
+                spec = {"model": {**model_spec(server), "base_url": url}}
+                ok = await w.request({"op": "run", "id": 1, "spec": spec, "prompt": "hi"})
+                bad = await w.request({"op": "run", "id": 2, "spec": spec, "prompt": "hi"})
+                described = await w.request({"op": "describe", "id": 3})
+                await w.request({"op": "set_log_level", "id": 10, "level": "info"})
+            assert ok["output"] == "ok"
+            assert bad["type"] == "error"
+            assert any(f["type"] == "log" and "HTTP Request" in f["message"] for f in w.received)
+            # Log frames, error frames and describe (run results carry the history,
+            # whose provider_url is pydantic-ai's own record of the request).
+            for frame in [*w.received, described]:
+                if frame["type"] not in ("log", "error") and frame is not described:
+                    continue
+                assert "s3cr3tpw" not in repr(frame), frame
+                assert "sk-loopback" not in repr(frame), frame
 
     run(main())

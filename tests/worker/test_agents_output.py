@@ -155,3 +155,20 @@ def test_a_text_agent_returns_the_script_output_as_json_text() -> None:
             assert reply["output"] == '{"a": 1}'
 
     run(main())
+
+
+def test_a_catastrophic_pattern_is_a_bounded_validation_error_not_a_stall() -> None:
+    from axon_port.agents._schema import compile_validator, schema_errors
+
+    schema = {
+        "type": "object",
+        "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}},
+        "patternProperties": {"^(b+)+$": {"type": "integer"}},
+    }
+    validator = compile_validator(schema, where="output_schema")
+    evil = "a" * 40 + "!"  # stdlib re: minutes of backtracking
+    errors = schema_errors(validator, {"s": evil, "b" * 40 + "!": "x"})
+    # An answer at all is the point: the stdlib engine would backtrack for hours.
+    assert [e["validator"] for e in errors] == ["pattern"], errors
+    assert schema_errors(validator, {"s": "aaa", "bb": 1}) == []
+    assert schema_errors(validator, {"s": "abc"}) != []

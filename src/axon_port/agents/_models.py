@@ -76,6 +76,7 @@ from pydantic_ai.models.function import (
 )
 from pydantic_ai.models.test import TestModel
 
+from axon_port import _secrets
 from axon_port.errors import BadRequest
 
 __all__ = ["build_model", "model_key"]
@@ -146,12 +147,7 @@ def _openai_compatible(m: Mapping[str, Any], where: str) -> Model:
     name, base_url = m.get("name"), m.get("base_url")
     if not isinstance(name, str) or not isinstance(base_url, str):
         raise BadRequest(f"{where}: openai-compatible needs binary name and base_url")
-    api_key = "unused"
-    env = m.get("api_key_env")
-    if env is not None:
-        if not isinstance(env, str) or env not in os.environ:
-            raise BadRequest(f"{where}: environment variable {env!r} (api_key_env) is not set")
-        api_key = os.environ[env]
+    api_key = _api_key(m.get("api_key_env"), base_url, where)
     max_retries = m.get("max_retries", 2)
     timeout = m.get("timeout", 600.0)
     if not isinstance(max_retries, int) or not isinstance(timeout, int | float):
@@ -160,6 +156,24 @@ def _openai_compatible(m: Mapping[str, Any], where: str) -> Model:
         base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=float(timeout)
     )
     return OpenAIChatModel(name, provider=OpenAIProvider(openai_client=client))
+
+
+def _api_key(env: Any, base_url: str, where: str) -> str:
+    """The key named by ``api_key_env``, if the operator's policy allows the variable
+    and the base URL (``--allow-env``, ``--allow-base-url``; see ``axon_port._secrets``)."""
+    refused = _secrets.check_base_url(base_url)
+    if refused is not None:
+        raise BadRequest(f"{where}: {refused}")
+    if env is None:
+        return "unused"
+    if not isinstance(env, str):
+        raise BadRequest(f"{where}: api_key_env must be a binary")
+    refused = _secrets.check_env(env)
+    if refused is not None:
+        raise BadRequest(f"{where}: {refused}")
+    if env not in os.environ:
+        raise BadRequest(f"{where}: environment variable {env!r} (api_key_env) is not set")
+    return os.environ[env]
 
 
 def _script_model(m: Mapping[str, Any], where: str) -> Model:

@@ -192,8 +192,50 @@ def compile_validator(schema: Any, *, where: str) -> Validator:
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise BadRequest(f"{where} is not a valid JSON Schema: {exc.message}") from None
-    validator: Validator = cls(schema)
+    validator: Validator = _with_bounded_patterns(cls)(schema)
     return validator
+
+
+#: The longest one ``pattern`` check may take: a request's regex must not stall the loop.
+PATTERN_TIMEOUT = 0.05
+
+
+def _with_bounded_patterns(cls: Any) -> Any:
+    """``cls`` with ``pattern`` and ``patternProperties`` checked by the ``regex`` engine
+    with a time limit (the stdlib ``re`` cannot be interrupted: ``^(a+)+$`` against 28
+    characters takes seconds). A check past the limit is a validation error."""
+    import jsonschema
+    import regex  # type: ignore[import-untyped]
+
+    def search(patrn: str, text: str) -> bool | str:
+        try:
+            return regex.search(patrn, text, timeout=PATTERN_TIMEOUT) is not None
+        except TimeoutError:
+            return f"pattern {patrn[:80]!r} took more than {PATTERN_TIMEOUT} s to check"
+        except regex.error as exc:
+            return f"pattern {patrn[:80]!r} is not a valid regex: {exc}"
+
+    def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+        if validator.is_type(instance, "string"):
+            found = search(patrn, instance)
+            if found is not True:
+                msg = found or f"{instance[:80]!r} does not match {patrn[:80]!r}"
+                yield jsonschema.ValidationError(msg)
+
+    def pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Any:
+        if not validator.is_type(instance, "object"):
+            return
+        for patrn, subschema in patterns.items():
+            for k, v in instance.items():
+                found = search(patrn, k)
+                if isinstance(found, str):
+                    yield jsonschema.ValidationError(found)
+                elif found:
+                    yield from validator.descend(v, subschema, path=k, schema_path=patrn)
+
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        cls, {"pattern": pattern, "patternProperties": pattern_properties}
+    )
 
 
 def schema_errors(validator: Validator, value: Any) -> list[dict[str, Any]]:

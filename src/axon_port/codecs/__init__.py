@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["CODEC_NAMES", "DECODE_BUDGET_FACTOR", "Codec", "get_codec"]
+from axon_port.codecs._budget import DECODE_BUDGET_FACTOR, DECODE_BUDGET_FLOOR
+
+__all__ = ["CODEC_NAMES", "DECODE_BUDGET_FACTOR", "DECODE_BUDGET_FLOOR", "Codec", "get_codec"]
 
 CODEC_NAMES = ("etf", "msgpack")
-#: A decoded payload may cost at most this many times ``max_frame`` in (estimated)
-#: bytes of Python objects; past it, decoding stops with ``frame_too_large``.
-DECODE_BUDGET_FACTOR = 8
 
 
 class Codec(Protocol):
@@ -41,19 +40,19 @@ class Codec(Protocol):
 def get_codec(name: str, *, max_frame: int | None = None) -> Codec:
     """Return the codec called ``name`` (``"etf"`` or ``"msgpack"``); ``ValueError`` otherwise.
 
-    With ``max_frame``, decoding is bounded by it: compressed ETF may inflate to at
-    most ``max_frame`` bytes, and a payload may decode to at most
-    ``DECODE_BUDGET_FACTOR * max_frame`` estimated bytes (``frame_too_large`` past either).
+    With ``max_frame``, decoding is bounded: compressed ETF may inflate to at most
+    ``max_frame`` bytes, and a payload decodes to at most the decoded-size budget
+    (:data:`DECODE_BUDGET_FACTOR`); past either, ``FrameTooLarge``.
     """
-    budget = None if max_frame is None else DECODE_BUDGET_FACTOR * max_frame
+    factor = None if max_frame is None else DECODE_BUDGET_FACTOR
     if name == "etf":
         from axon_port.codecs._etf import DEFAULT_MAX_DECOMPRESSED, EtfCodec
 
         return EtfCodec(
-            DEFAULT_MAX_DECOMPRESSED if max_frame is None else max_frame, budget=budget
+            DEFAULT_MAX_DECOMPRESSED if max_frame is None else max_frame, budget_factor=factor
         )
     if name == "msgpack":
         from axon_port.codecs._msgpack import MsgpackCodec
 
-        return MsgpackCodec(budget)
+        return MsgpackCodec(factor)
     raise ValueError(f"unknown codec {name!r}; expected one of {', '.join(CODEC_NAMES)}")

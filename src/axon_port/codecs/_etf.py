@@ -42,6 +42,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from axon_port.codecs._budget import DECODE_BUDGET_FLOOR
 from axon_port.codecs._etf_decode import decode as _py_decode
 from axon_port.codecs._etf_decode import inflate
 from axon_port.codecs._etf_encode import atom_bytes, int_bytes, str_bytes
@@ -93,12 +94,13 @@ class EtfCodec:
         max_depth: int = DEFAULT_MAX_DEPTH,
         *,
         speedups: bool | None = None,
-        budget: int | None = None,
+        budget_factor: int | None = None,
     ) -> None:
         self.max_decompressed = max_decompressed
         self.max_depth = max_depth
-        #: The decoded-size budget (estimated bytes of Python objects), ``None``: unbounded.
-        self.budget = budget
+        #: A payload of N bytes may decode to ``budget_factor * N + DECODE_BUDGET_FLOOR``
+        #: estimated bytes of Python objects (``None``: unbounded).
+        self.budget_factor = budget_factor
         if speedups and not SPEEDUPS_AVAILABLE:
             raise RuntimeError("the ETF C accelerator (_etf_speedups) is not available")
         use_c = SPEEDUPS_AVAILABLE if speedups is None else speedups
@@ -108,9 +110,11 @@ class EtfCodec:
     def decode(self, payload: bytes) -> Any:
         """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only."""
         c = self._c
+        factor = self.budget_factor
+        budget = None if factor is None else factor * len(payload) + DECODE_BUDGET_FLOOR
         if c is None:
-            return _py_decode(payload, self.max_depth, self.max_decompressed, self.budget)
-        value = c.decode(payload, self.max_depth, self.budget)
+            return _py_decode(payload, self.max_depth, self.max_decompressed, budget)
+        value = c.decode(payload, self.max_depth, budget)
         if value is not NotImplemented:
             return value
         if payload[1:2] == b"\x50":  # compressed: inflate (bounded), then decode in C
@@ -119,11 +123,11 @@ class EtfCodec:
             data = b"\x83" + inflate(payload[2:], self.max_decompressed)
             if data[1:2] == b"\x50":
                 raise DecodeError("unsupported term type 80 (COMPRESSED (nested))")
-            value = c.decode(data, self.max_depth, self.budget)
+            value = c.decode(data, self.max_depth, budget)
             if value is not NotImplemented:
                 return value
-            return _py_decode(data, self.max_depth, self.max_decompressed, self.budget)
-        return _py_decode(payload, self.max_depth, self.max_decompressed, self.budget)
+            return _py_decode(data, self.max_depth, self.max_decompressed, budget)
+        return _py_decode(payload, self.max_depth, self.max_decompressed, budget)
 
     def encode(self, term: Any) -> bytes:
         """Encode ``term`` (``Atom`` as atoms). Raises ``EncodeError`` only."""

@@ -159,7 +159,7 @@ def _dec(data: bytes, pos: int, max_depth: int, budget: int) -> tuple[Any, int]:
         else:
             before = pos
             v, pos = _dec_rare(data, pos, tag)
-            budget -= 32 + 8 * (pos - before)
+            budget -= 32 + (8 if tag == 107 else 1) * (pos - before)
             if budget < 0:
                 raise _over_budget()
         append(v)
@@ -271,9 +271,7 @@ def inflate(data: bytes, limit: int) -> bytes:
     return out
 
 
-def decode(
-    payload: bytes, max_depth: int, max_decompressed: int, budget: int | None = None
-) -> Any:
+def decode(payload: bytes, max_depth: int, max_decompressed: int, budget: int | None = None) -> Any:
     """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only
     (``FrameTooLarge``, a subclass, past ``max_decompressed`` or ``budget``)."""
     if budget is None:

@@ -469,7 +469,8 @@ dec_loop(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t pos,
             int r = dec_rare(data, n, &pos, tag, &v);
             if (r != DEC_OK)
                 return r;
-            if (charge(st, 32 + 8 * (pos - before)) < 0) {
+            /* a charlist (STRING_EXT) is a list: 8 bytes a byte; other leaves 32 + size */
+            if (charge(st, 32 + (tag == 107 ? 8 : 1) * (pos - before)) < 0) {
                 Py_DECREF(v);
                 return DEC_ERR;
             }
@@ -606,8 +607,13 @@ etf_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     DecState st = {NULL, 0, 0, NULL, 0, 0, budget};
     Py_ssize_t end = 0;
     PyObject *value = NULL;
+    /* Millions of fresh containers would trigger the cyclic GC again and again
+       (each pass walking everything built so far); decoding creates no cycles. */
+    int gc_was_enabled = PyGC_Disable();
     int r = dec_loop(&st, data, n, 1, max_depth, &value, &end);
     dec_state_free(&st);
+    if (gc_was_enabled)
+        PyGC_Enable();
     if (r == DEC_FALLBACK)
         result = Py_NewRef(Py_NotImplemented);
     else if (r == DEC_OK) {

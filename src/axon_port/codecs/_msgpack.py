@@ -29,6 +29,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 
 from axon_port._types import FrozenList, FrozenMap
+from axon_port.codecs._budget import DECODE_BUDGET_FLOOR
 from axon_port.errors import DecodeError, EncodeError, FrameTooLarge
 
 __all__ = ["MsgpackCodec"]
@@ -43,6 +44,18 @@ _WORST_RATIO = 64
 _U = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8, 0xCA: 4, 0xCB: 8}
 _FIXEXT = {0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17}
 _LEN = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}
+
+
+# Bytes that may start a token costing more than 8 estimated bytes (containers,
+# strings, bins, wide numbers): their count bounds what a payload can cost.
+_COSTLY = bytes(range(0x80, 0xC0)) + bytes(range(0xC4, 0xC7)) + bytes(range(0xCA, 0xE0))
+_CHEAP = bytes(b for b in range(256) if b not in _COSTLY)
+
+
+def _might_amplify(data: bytes, budget: int) -> bool:
+    """False when even the worst reading of ``data`` fits the budget (one C pass)."""
+    costly = len(data.translate(None, _CHEAP))
+    return 8 * len(data) + 112 * costly > budget
 
 
 def _check_budget(data: bytes, budget: int) -> None:
@@ -156,18 +169,21 @@ class MsgpackCodec:
 
     name = "msgpack"
 
-    def __init__(self, budget: int | None = None) -> None:
-        #: The decoded-size budget (estimated bytes of Python objects), ``None``: unbounded.
-        self.budget = budget
+    def __init__(self, budget_factor: int | None = None) -> None:
+        #: A payload of N bytes may decode to ``budget_factor * N + DECODE_BUDGET_FLOOR``
+        #: estimated bytes of Python objects (``None``: unbounded).
+        self.budget_factor = budget_factor
         # One reusable packer: cheaper than packb()'s new Packer per frame.
         self._packer = msgpack.Packer(use_bin_type=True, default=_default, autoreset=True)
 
     def decode(self, payload: bytes) -> Any:
         """Decode exactly one msgpack object. Raises ``DecodeError`` only
         (``FrameTooLarge``, a subclass, past the decoded-size budget)."""
-        budget = self.budget
-        if budget is not None and len(payload) * _WORST_RATIO > budget:
-            _check_budget(payload, budget)
+        factor = self.budget_factor
+        if factor is not None:
+            budget = factor * len(payload) + DECODE_BUDGET_FLOOR
+            if len(payload) * _WORST_RATIO > budget and _might_amplify(payload, budget):
+                _check_budget(payload, budget)
         try:
             try:
                 value = msgpack.unpackb(

@@ -143,6 +143,17 @@ defmodule AxonPort.PackagingTest do
 
     out = mix!(app, env, ["axon_port.setup"])
     assert out =~ "axon_port[anthropic] @ file://#{@repo}"
+    assert mix!(app, env, ["axon_port.setup"]) =~ "is up to date"
+
+    # a changed input (one more requirement) reinstalls
+    File.write!(Path.join(app, "config/config.exs"), """
+    import Config
+    config :axon_port,
+      python: [package: #{inspect(@repo)}, extras: [:anthropic], requirements: ["setuptools"]]
+    """)
+
+    assert mix!(app, env, ["axon_port.setup"]) =~
+             "installing axon_port[anthropic] @ file://#{@repo} setuptools"
 
     check = run_check!(app, env)
     assert check.python_tool and check.elixir_tool

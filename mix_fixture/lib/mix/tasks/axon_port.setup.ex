@@ -47,7 +47,7 @@ defmodule Mix.Tasks.AxonPort.Setup do
     python = Path.join(venv, "bin/python")
 
     cond do
-      not flags[:force] and File.exists?(python) and File.read(stamp_path) == {:ok, stamp} ->
+      !flags[:force] and File.exists?(python) and File.read(stamp_path) == {:ok, stamp} ->
         Mix.shell().info("axon_port.setup: #{venv} is up to date (#{Enum.join(reqs, ", ")})")
 
       true ->
@@ -159,7 +159,9 @@ defmodule Mix.Tasks.AxonPort.Setup do
         :ok
 
       {out, status} ->
-        Mix.raise("axon_port.setup: `#{Enum.join([exe | args], " ")}` failed (#{status}):\n#{out}")
+        Mix.raise(
+          "axon_port.setup: `#{Enum.join([exe | args], " ")}` failed (#{status}):\n#{out}"
+        )
     end
   end
 end

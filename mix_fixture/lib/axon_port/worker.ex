@@ -53,7 +53,7 @@ defmodule AxonPort.Worker do
   require Logger
 
   alias AxonPort.Error
-  alias AxonPort.Worker.{Frames, Launch, Pending, Tools, Wire}
+  alias AxonPort.Worker.{Frames, Launch, Pending, State, Tools, Wire}
 
   @type server :: GenServer.server()
 
@@ -135,13 +135,15 @@ defmodule AxonPort.Worker do
   @spec request(server(), map(), keyword(), timeout()) :: {:ok, term()} | {:error, term()}
   def request(server, payload, meta, timeout) do
     id = new_id()
+    # The key this request is cancelled by: the worker may give it another id.
+    ref = make_ref()
     frame = encode(Map.put(payload, :id, id))
 
     try do
-      GenServer.call(server, {:request, id, frame, meta}, timeout)
+      GenServer.call(server, {:request, id, frame, Keyword.put(meta, :ref, ref)}, timeout)
     catch
       :exit, {:timeout, _} ->
-        GenServer.cast(server, {:cancel_id, id})
+        GenServer.cast(server, {:cancel_ref, ref})
 
         {:error,
          %Error{kind: "timeout", message: "no reply within #{timeout} ms; request cancelled"}}
@@ -158,17 +160,65 @@ defmodule AxonPort.Worker do
   `{:axon_port, ref, {:chunk, event, data}}` zero or more times, then exactly one
   `{:axon_port, ref, {:result, result}}` or `{:axon_port, ref, {:error, reason}}`.
   If the consumer exits, the run is cancelled.
+
+  The terminal message comes whatever happens to the worker: a watcher process
+  on the consumer's node monitors the worker GenServer and, if it goes away
+  first (killed, its node down), sends `{:axon_port, ref, {:error,
+  {:worker_down, reason}}}`.
   """
   @spec start_stream(server(), map(), keyword()) :: {:ok, reference()} | {:error, term()}
   def start_stream(server, payload, meta) do
+    case GenServer.whereis(server) do
+      nil -> {:error, :noproc}
+      worker -> start_stream(worker, server, payload, meta)
+    end
+  end
+
+  defp start_stream(worker, server, payload, meta) do
     id = new_id()
+    ref = make_ref()
+    to = Keyword.get(meta, :to, self())
+    watcher = :erlang.spawn(node(to), __MODULE__, :watch, [worker, to, ref])
     frame = encode(Map.put(payload, :id, id))
+    meta = Keyword.merge(meta, to: to, ref: ref, watcher: watcher)
 
     try do
       GenServer.call(server, {:stream, id, frame, meta})
     catch
-      :exit, reason -> {:error, exit_failure(reason)}
+      :exit, reason ->
+        Process.exit(watcher, :kill)
+        {:error, exit_failure(reason)}
+    else
+      {:ok, ^ref} = ok ->
+        ok
+
+      error ->
+        Process.exit(watcher, :kill)
+        error
     end
+  end
+
+  @doc false
+  # A stream's watcher: forwards the stream's terminal message from the worker
+  # to the consumer, or makes one up if the worker goes away first. Exits with
+  # the consumer (the worker monitors the watcher and cancels the stream).
+  @spec watch(GenServer.server(), pid(), reference()) :: :ok
+  def watch(worker, to, ref) do
+    worker_mon = Process.monitor(worker)
+    to_mon = Process.monitor(to)
+
+    receive do
+      {:axon_port, ^ref, terminal} ->
+        send(to, {:axon_port, ref, terminal})
+
+      {:DOWN, ^worker_mon, :process, _, reason} ->
+        send(to, {:axon_port, ref, {:error, {:worker_down, reason}}})
+
+      {:DOWN, ^to_mon, :process, _, _} ->
+        :ok
+    end
+
+    :ok
   end
 
   @doc "Cancels a stream started with `start_stream/3` (its consumer gets `{:error, ...cancelled}`)."
@@ -222,15 +272,10 @@ defmodule AxonPort.Worker do
   defp handshake(port, opts) do
     {:os_pid, os_pid} = Port.info(port, :os_pid)
 
-    state = %{
+    state = %State{
       port: port,
       os_pid: os_pid,
-      ready: nil,
-      max_frame: nil,
-      pending: %{},
-      refs: %{},
-      tasks: %{},
-      agents: %{},
+      pool_strategy: opts[:pool_strategy],
       task_sup: Keyword.get(opts, :task_supervisor, AxonPort.TaskSupervisor),
       kill_grace: Keyword.get(opts, :kill_grace, 2_000)
     }
@@ -254,17 +299,15 @@ defmodule AxonPort.Worker do
     end
   end
 
-  def handle_call({:stream, id, frame, meta}, {caller, _} = _from, state) do
-    to = Keyword.get(meta, :to, caller)
-    ref = make_ref()
-
-    case Pending.start(id, frame, Keyword.put(meta, :ref, ref), nil, to, state) do
-      {:ok, state} -> {:reply, {:ok, ref}, state}
+  def handle_call({:stream, id, frame, meta}, _from, state) do
+    case Pending.start(id, frame, meta, nil, Keyword.fetch!(meta, :to), state) do
+      {:ok, state} -> {:reply, {:ok, Keyword.fetch!(meta, :ref)}, state}
       {:error, _} = error -> {:reply, error, state}
     end
   end
 
   def handle_call(:os_pid, _from, state), do: {:reply, state.os_pid, state}
+  def handle_call(:pool_strategy, _from, state), do: {:reply, state.pool_strategy, state}
   def handle_call(:load, _from, state), do: {:reply, Pending.count(state), state}
 
   def handle_call(:info, _from, state) do
@@ -279,11 +322,6 @@ defmodule AxonPort.Worker do
   end
 
   @impl true
-  def handle_cast({:cancel_id, id}, state) do
-    Pending.cancel(state, id)
-    {:noreply, state}
-  end
-
   def handle_cast({:cancel_ref, ref}, state) do
     Pending.cancel_ref(state, ref)
     {:noreply, state}
@@ -291,7 +329,16 @@ defmodule AxonPort.Worker do
 
   @impl true
   def handle_info({port, {:data, bin}}, %{port: port} = state) do
-    {:noreply, Frames.handle_data(bin, state)}
+    case Frames.handle_data(bin, state) do
+      {:ok, state} -> {:noreply, state}
+      {:protocol_error, detail, id, state} -> protocol_error(detail, id, state)
+    end
+  catch
+    kind, reason ->
+      detail =
+        "handling a frame raised: " <> Exception.format_banner(kind, reason, __STACKTRACE__)
+
+      protocol_error(detail, nil, state)
   end
 
   def handle_info({port, {:exit_status, status}}, %{port: port} = state) do
@@ -336,6 +383,18 @@ defmodule AxonPort.Worker do
 
   defp shutdown_reason({:shutdown, {:worker_exit, _} = r}), do: elem(r, 1)
   defp shutdown_reason(reason), do: reason
+
+  # The worker broke protocol 1: its frame stream can no longer be trusted.
+  # The request the frame named gets a `protocol_error`; every other caller a
+  # `{:worker_exit, {:protocol_error, detail}}` (retryable); then this server
+  # stops cleanly (terminate/2 closes the port and reaps the OS process) and
+  # its supervisor starts a fresh worker.
+  defp protocol_error(detail, id, state) do
+    Logger.error("axon_port worker #{state.os_pid}: protocol error, restarting: #{detail}")
+    error = %Error{kind: "protocol_error", message: detail}
+    state = Pending.fail(id, {:error, error}, state)
+    worker_exited({:worker_exit, {:protocol_error, detail}}, state)
+  end
 
   defp worker_exited(failure, state) do
     state = Pending.fail_all(failure, state)

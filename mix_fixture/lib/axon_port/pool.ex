@@ -39,6 +39,7 @@ defmodule AxonPort.Pool do
   """
   @spec start_link(keyword()) :: Supervisor.on_start()
   def start_link(opts) do
+    opts = validate!(opts)
     name = Keyword.fetch!(opts, :name)
     # Atom names also name the pool's supervisor; other terms only name the group.
     sup_opts = if is_atom(name), do: [name: :"#{__MODULE__}.#{name}"], else: []
@@ -47,11 +48,27 @@ defmodule AxonPort.Pool do
 
   @doc false
   def child_spec(opts) do
+    opts = validate!(opts)
+
     %{
       id: {__MODULE__, Keyword.fetch!(opts, :name)},
       start: {__MODULE__, :start_link, [opts]},
       type: :supervisor
     }
+  end
+
+  defp validate!(opts) do
+    opts = Keyword.validate!(opts, [:name, :size, :worker, :strategy])
+
+    unless Keyword.has_key?(opts, :name), do: raise(ArgumentError, "AxonPort.Pool needs :name")
+
+    unless Keyword.get(opts, :strategy, :least_loaded) in [:least_loaded, :round_robin] do
+      raise ArgumentError,
+            "AxonPort.Pool :strategy must be :least_loaded or :round_robin, " <>
+              "got: #{inspect(opts[:strategy])}"
+    end
+
+    opts
   end
 
   @impl true

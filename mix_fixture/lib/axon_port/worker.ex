@@ -78,44 +78,66 @@ defmodule AxonPort.Worker do
           | {:kill_grace, non_neg_integer()}
           | {:agents, [{atom() | String.t(), map() | keyword()}]}
           | {:workflows, [module()]}
+          | {:id, term()}
           | {:pool, term()}
+          | {:pool_strategy, atom()}
           | {:task_supervisor, GenServer.server()}
 
   # ---------------------------------------------------------------------------
   # Client side (used by AxonPort; callable directly)
 
+  # The one list of options: validated by start_link/1 and child_spec/1 and
+  # rendered into their docs.
+  @options [
+    id:
+      "the child spec id (default `AxonPort.Worker`; give each worker of one supervisor its own).",
+    name:
+      "register the GenServer (use one under a supervisor, so callers reach the restarted worker).",
+    launcher:
+      "the executable to spawn; defaults to `Application.get_env(:axon_port, :launcher)` " <>
+        "(the package's `priv/axon_port`).",
+    mode: "`:fds` (default; `:nouse_stdio` and `--fds 3,4`) or `:stdio`.",
+    modules:
+      "Python modules the worker imports (`--module`), which register functions, tools and agents.",
+    env:
+      "extra environment variables for the worker (e.g. `PYTHONPATH`), a map or a list of pairs.",
+    args: "extra arguments for the worker's command line.",
+    log_level: "the worker's Python log level (`--log-level`), e.g. `:info`.",
+    max_frame: "the worker's frame limit in bytes (`--max-frame`).",
+    max_inflight: "the worker's limit of requests in flight (`--max-inflight`).",
+    agents:
+      "`[{name, spec}]` defined on the worker at start, and again after every restart " <>
+        "(see `AxonPort.define_agent/3`).",
+    workflows: "modules that `use AxonPort.Workflow`, whose agents are defined likewise.",
+    ready_timeout: "ms to wait for the `ready` frame (default 15 s).",
+    define_timeout: "ms to wait for each startup agent's definition (default 30 s).",
+    kill_grace: "ms to wait for the OS process after EOF before `kill -9` (default 2 s).",
+    pool: "join the `AxonPort.Pool` group of that name (set by `AxonPort.Pool`).",
+    pool_strategy: "the pool's `:strategy`, answered to other nodes (set by `AxonPort.Pool`).",
+    task_supervisor:
+      "the `Task.Supervisor` where Elixir tools run (default `AxonPort.TaskSupervisor`); " <>
+        "if it is not running, tool calls fail with a clear tool error."
+  ]
+  @option_keys Keyword.keys(@options)
+
   @doc """
   Starts a worker linked to the caller and returns once it is ready.
 
-  Options:
+  Options (unknown ones raise `ArgumentError`):
 
-    * `:id` — the child spec id (default `AxonPort.Worker`; give each worker of
-      one supervisor its own).
-    * `:name` — register the GenServer (use one under a supervisor, so callers
-      reach the restarted worker).
-    * `:launcher` — the executable to spawn; defaults to
-      `Application.get_env(:axon_port, :launcher)` (the repo's `priv/axon_port`).
-    * `:mode` — `:fds` (default; `:nouse_stdio` and `--fds 3,4`) or `:stdio`.
-    * `:modules` — Python modules the worker imports (`--module`), which register
-      functions, tools and agents.
-    * `:env` — extra environment variables for the worker (e.g. `PYTHONPATH`).
-    * `:log_level`, `:max_frame`, `:max_inflight`, `:args` — passed on the
-      worker's command line.
-    * `:agents` — `[{name, spec}]` defined on the worker at start (see
-      `AxonPort.define_agent/3`), `:workflows` — modules that
-      `use AxonPort.Workflow`, whose agents are defined likewise.
-    * `:ready_timeout` (15 s), `:define_timeout` (30 s), `:kill_grace` (2 s).
-    * `:pool` — join the `AxonPort.Pool` group of that name.
-    * `:task_supervisor` — where Elixir tools run (default `AxonPort.TaskSupervisor`).
+  #{Enum.map_join(@options, "\n", fn {key, doc} -> "  * `#{inspect(key)}` — #{doc}" end)}
   """
   @spec start_link([option()]) :: GenServer.on_start()
   def start_link(opts \\ []) do
+    opts = Keyword.validate!(opts, @option_keys)
     {gen_opts, opts} = Keyword.split(opts, [:name])
     GenServer.start_link(__MODULE__, opts, gen_opts)
   end
 
-  @doc false
+  @doc "A child spec; `opts` as for `start_link/1`."
   def child_spec(opts) do
+    opts = Keyword.validate!(opts, @option_keys)
+
     %{
       id: Keyword.get(opts, :id, __MODULE__),
       start: {__MODULE__, :start_link, [Keyword.delete(opts, :id)]},
@@ -367,7 +389,12 @@ defmodule AxonPort.Worker do
     {:noreply, state}
   end
 
-  def handle_info({:EXIT, _pid, _reason}, state), do: {:noreply, state}
+  # Nothing else is linked to this process: an exit from a linked process we
+  # do not know is a fault, and trapping it must not hide it.
+  def handle_info({:EXIT, pid, reason}, state) do
+    Logger.error("axon_port worker: linked process #{inspect(pid)} exited: #{inspect(reason)}")
+    {:stop, reason, state}
+  end
 
   def handle_info(msg, state) do
     Logger.debug("axon_port worker: unexpected message #{inspect(msg)}")

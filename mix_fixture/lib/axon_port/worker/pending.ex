@@ -1,18 +1,17 @@
 defmodule AxonPort.Worker.Pending do
-  @moduledoc """
-  The bookkeeping of in-flight requests: `state.pending` (`id => Request`),
-  `state.refs` (stream `ref => id`) and their end.
-
-  A request is registered when its frame is written (`start/6`), and finished
-  exactly once: by its terminal frame (`complete/2`) or by the worker's end
-  (`fail_all/2`). Finishing demonitors its caller or consumer, terminates its
-  still-running tool tasks, emits the run's telemetry and delivers the reply —
-  `GenServer.reply/2` to a caller, `{:axon_port, ref, {:result | :error, _}}` to
-  a stream consumer.
-
-  Internal to `AxonPort.Worker`; every function runs in the worker process and
-  takes and returns its state.
-  """
+  @moduledoc false
+  # The bookkeeping of in-flight requests: `state.pending` (`id => Request`),
+  # `state.refs` (stream `ref => id`) and their end.
+  #
+  # A request is registered when its frame is written (`start/6`), and finished
+  # exactly once: by its terminal frame (`complete/2`) or by the worker's end
+  # (`fail_all/2`). Finishing demonitors its caller or consumer, terminates its
+  # still-running tool tasks, emits the run's telemetry and delivers the reply —
+  # `GenServer.reply/2` to a caller, `{:axon_port, ref, {:result | :error, _}}` to
+  # a stream consumer.
+  #
+  # Internal to `AxonPort.Worker`; every function runs in the worker process and
+  # takes and returns its state.
 
   require Logger
 

@@ -53,7 +53,7 @@ defmodule AxonPort.Worker do
   require Logger
 
   alias AxonPort.Error
-  alias AxonPort.Worker.{Frames, Launch, Pending, State, Tools, Wire}
+  alias AxonPort.Worker.{Direct, Frames, Launch, Pending, State, Tools, Wire}
 
   @type server :: GenServer.server()
 
@@ -156,6 +156,16 @@ defmodule AxonPort.Worker do
   """
   @spec request(server(), map(), keyword(), timeout()) :: {:ok, term()} | {:error, term()}
   def request(server, payload, meta, timeout) do
+    with true <- meta[:op] in Direct.ops(),
+         pid when is_pid(pid) <- GenServer.whereis(server),
+         route when route != nil <- Direct.route(pid) do
+      Direct.request(pid, route, payload, timeout)
+    else
+      _ -> request_via_server(server, payload, meta, timeout)
+    end
+  end
+
+  defp request_via_server(server, payload, meta, timeout) do
     id = new_id()
     # The key this request is cancelled by: the worker may give it another id.
     ref = make_ref()
@@ -299,11 +309,14 @@ defmodule AxonPort.Worker do
       os_pid: os_pid,
       pool_strategy: opts[:pool_strategy],
       task_sup: Keyword.get(opts, :task_supervisor, AxonPort.TaskSupervisor),
-      kill_grace: Keyword.get(opts, :kill_grace, 2_000)
+      kill_grace: Keyword.get(opts, :kill_grace, 2_000),
+      tab: :ets.new(__MODULE__, [:set, :public, write_concurrency: true]),
+      ctr: :atomics.new(1, [])
     }
 
     with {:ok, state} <- Launch.await_ready(state, Keyword.get(opts, :ready_timeout, 15_000)),
          {:ok, state} <- Launch.define_agents(state, opts) do
+      Direct.publish(self(), {state.port, state.tab, state.ctr, state.max_frame})
       if pool = opts[:pool], do: :pg.join(AxonPort.PG, {AxonPort.Pool, pool}, self())
       {:ok, state}
     else
@@ -403,6 +416,7 @@ defmodule AxonPort.Worker do
 
   @impl true
   def terminate(reason, state) do
+    Direct.unpublish(self())
     Pending.fail_all({:worker_exit, shutdown_reason(reason)}, state)
     Launch.close_and_reap(state)
     :ok
@@ -424,6 +438,7 @@ defmodule AxonPort.Worker do
   end
 
   defp worker_exited(failure, state) do
+    Direct.unpublish(self())
     state = Pending.fail_all(failure, state)
     {:stop, {:shutdown, failure}, state}
   end

@@ -16,7 +16,7 @@ defmodule AxonPort.Worker.Frames do
 
   require Logger
 
-  alias AxonPort.Worker.{Events, Pending, Tools}
+  alias AxonPort.Worker.{Direct, Events, Pending, Tools}
 
   @doc false
   @spec handle_data(binary(), Pending.state()) ::
@@ -117,7 +117,11 @@ defmodule AxonPort.Worker.Frames do
     state
   end
 
-  defp handle(%{type: type} = frame, state) when type in [:result, :error, :pong] do
-    Pending.complete(frame, state)
+  defp handle(%{type: type, id: id} = frame, state) when type in [:result, :error, :pong] do
+    cond do
+      is_map_key(state.pending, id) -> Pending.complete(frame, state)
+      is_integer(id) and Direct.deliver(state.tab, id, Direct.reply(frame)) -> state
+      true -> Pending.complete(frame, state)
+    end
   end
 end

@@ -16,7 +16,7 @@ defmodule AxonPort.Worker.Pending do
   require Logger
 
   alias AxonPort.Error
-  alias AxonPort.Worker.{Events, Request, Wire}
+  alias AxonPort.Worker.{Direct, Events, Request, Wire}
 
   @typedoc "The worker's state (`AxonPort.Worker.State`)."
   @type state :: AxonPort.Worker.State.t()
@@ -47,10 +47,12 @@ defmodule AxonPort.Worker.Pending do
              "request of #{byte_size(frame)} bytes exceeds the worker's max_frame (#{state.max_frame})"
          }}
 
-      Map.has_key?(state.pending, id) ->
-        # An id from another node's counter collided with one in flight.
+      Map.has_key?(state.pending, id) or not :ets.insert_new(state.tab, {id, :slow}) ->
+        # An id from another node's counter (or this node's slow-path counter)
+        # collided with one in flight: take a fresh one from the worker's.
         payload = :erlang.binary_to_term(frame)
-        new = Wire.new_id()
+        new = Direct.reserve(state.tab, state.ctr, :slow)
+        :ets.delete(state.tab, new)
         start(new, Wire.encode(%{payload | id: new}), meta, from, stream_to, state)
 
       true ->
@@ -96,9 +98,9 @@ defmodule AxonPort.Worker.Pending do
   defp monitor_for(op, {pid, _}, _) when op in [:run, :complete], do: Process.monitor(pid)
   defp monitor_for(_, _, _), do: nil
 
-  @doc "Number of requests in flight."
+  @doc "Number of requests in flight (both paths: each holds an id in `state.tab`)."
   @spec count(state()) :: non_neg_integer()
-  def count(state), do: map_size(state.pending)
+  def count(state), do: max(:ets.info(state.tab, :size), map_size(state.pending))
 
   @doc "Sends `cancel` for request `id` if it is still in flight."
   @spec cancel(state(), integer()) :: :ok
@@ -160,6 +162,7 @@ defmodule AxonPort.Worker.Pending do
         state
 
       {req, pending} ->
+        :ets.delete(state.tab, id)
         reply = terminal_reply(req, frame)
         finish(req, reply, state)
         state = %{state | pending: pending, refs: Map.delete(state.refs, req.ref)}
@@ -194,9 +197,13 @@ defmodule AxonPort.Worker.Pending do
   def fail(id, reply, state) do
     case Map.pop(state.pending, id) do
       {nil, _} ->
+        if is_integer(id) and Direct.deliver(state.tab, id, reply),
+          do: Wire.send_cancel(state, id)
+
         state
 
       {req, pending} ->
+        :ets.delete(state.tab, id)
         Wire.send_cancel(state, id)
         finish(req, reply, state)
         %{state | pending: pending, refs: Map.delete(state.refs, req.ref)}
@@ -209,7 +216,12 @@ defmodule AxonPort.Worker.Pending do
   """
   @spec fail_all(term(), state()) :: state()
   def fail_all(failure, state) do
-    for {_id, req} <- state.pending, do: finish(req, {:error, failure}, state)
+    for {id, req} <- state.pending do
+      :ets.delete(state.tab, id)
+      finish(req, {:error, failure}, state)
+    end
+
+    Direct.fail_all(state.tab, {:error, failure})
     %{state | pending: %{}, refs: %{}, tasks: %{}}
   end
 

@@ -11,7 +11,9 @@ defmodule AxonPort.Worker.State do
   #   * `agents` — the Elixir-side parts (handlers, default deps) of agents;
   #   * `task_sup` — where tool tasks run; `kill_grace` — ms to wait for the OS
   #     process after EOF; `pool_strategy` — the `AxonPort.Pool` strategy of the
-  #     pool this worker serves (answered to other nodes' `pick/2`).
+  #     pool this worker serves (answered to other nodes' `pick/2`);
+  #   * `tab`, `ctr` — the id table and counter of the direct path
+  #     (`AxonPort.Worker.Direct`): `id => {caller, mref}` or `id => :slow`.
 
   alias AxonPort.Worker.Request
 
@@ -22,6 +24,8 @@ defmodule AxonPort.Worker.State do
     :ready,
     :max_frame,
     :pool_strategy,
+    :tab,
+    :ctr,
     pending: %{},
     refs: %{},
     tasks: %{},
@@ -36,6 +40,8 @@ defmodule AxonPort.Worker.State do
           ready: map() | nil,
           max_frame: pos_integer() | nil,
           pool_strategy: atom() | nil,
+          tab: :ets.tid() | nil,
+          ctr: :atomics.atomics_ref() | nil,
           pending: %{optional(integer()) => Request.t()},
           refs: %{optional(reference()) => integer()},
           tasks: %{optional(reference()) => {integer(), term()}},

@@ -13,12 +13,16 @@ defmodule AxonPort.Worker do
   ready to serve — and, because a supervisor restarts a worker through the same
   `init/1`, agents are defined again after every restart.
 
-  Callers encode their own request frames (in their own process, with an id from
-  `System.unique_integer/1`) and hand them over with `GenServer.call/3`; the
-  worker writes the frame, keeps `%{id => request}` and answers with
-  `GenServer.reply/2` when the terminal frame (`result`, `error` or `pong`)
-  arrives. Replies come in any order. A caller that gives up (its timeout) sends
-  `cancel`; a streaming consumer that dies gets its run cancelled too.
+  Simple requests (`call`, `ping`, `describe`, `stats`, `set_log_level`) from
+  the worker's node take a direct path: the caller reserves an id in the
+  worker's ETS table, encodes its own frame and writes it to the port itself;
+  this process only routes the reply to it (see `docs/elixir.md`, "Lifecycle
+  guarantees"). Other requests are encoded by the caller (in its own process)
+  and handed over with `GenServer.call/3`; the worker writes the frame, keeps
+  `%{id => request}` and answers with `GenServer.reply/2` when the terminal
+  frame (`result`, `error` or `pong`) arrives. Replies come in any order. A
+  caller that gives up (its timeout) sends `cancel`; a streaming consumer that
+  dies gets its run cancelled too.
 
   `tool_call` frames for tools implemented in Elixir run in tasks under a
   `Task.Supervisor` (never in this process); their results are sent back as

@@ -302,6 +302,18 @@ defmodule Bench do
     end
   end
 
+  # The same call through the worker GenServer (GenServer.call, reply routed by the server):
+  # what AxonPort.call did before the direct path, measured alongside for comparison.
+  def server_round_trips(w, n) do
+    payload = %{op: :call, function: "add", args: [1, 2], kwargs: %{}}
+
+    for _ <- 1..n do
+      t0 = System.monotonic_time(:nanosecond)
+      {:ok, 3} = AxonPort.Worker.request(w, payload, [op: :call_via_server], 5_000)
+      System.monotonic_time(:nanosecond) - t0
+    end
+  end
+
   def client_hop(placement, beam_cpus, child_cpu, o) do
     pin_beam(beam_cpus, 1)
     bare = spawn(:worker, :nouse_stdio, child_cpu, o)
@@ -317,22 +329,25 @@ defmodule Bench do
     {:ok, 3} = AxonPort.call(w, "add", [1, 2])
     per = div(o.n, 3)
 
-    {b, a} =
-      Enum.reduce(1..3, {[], []}, fn _, {b, a} ->
-        {b ++ round_trips(bare, :call, per), a ++ axon_round_trips(w, per)}
+    {b, a, g} =
+      Enum.reduce(1..3, {[], [], []}, fn _, {b, a, g} ->
+        {b ++ round_trips(bare, :call, per), a ++ axon_round_trips(w, per),
+         g ++ server_round_trips(w, per)}
       end)
 
     close(bare)
     GenServer.stop(w)
-    [b, a] = Enum.map([b, a], &Enum.sort/1)
+    [b, a, g] = Enum.map([b, a, g], &Enum.sort/1)
     {bp50, bp99, ap50, ap99} = {pct(b, 0.5), pct(b, 0.99), pct(a, 0.5), pct(a, 0.99)}
+    {gp50, gp99} = {pct(g, 0.5), pct(g, 0.99)}
 
     table("#{placement}: AxonPort.call vs a bare Port, call add(1, 2) (#{per * 3} each, interleaved)",
       ["path", "p50", "p99", "p50 x bare", "target"],
       [
         ["bare Port (caller owns the port)", us(bp50), us(bp99), "1.00", ""],
         ["AxonPort.call (direct path)", us(ap50), us(ap99), f2(ap50 / bp50),
-         "p50 <= 1.15x bare: #{verdict(ap50 / bp50 <= 1.15)}"]
+         "p50 <= 1.15x bare: #{verdict(ap50 / bp50 <= 1.15)}"],
+        ["through the GenServer (GenServer.call)", us(gp50), us(gp99), f2(gp50 / bp50), ""]
       ])
   end
 

@@ -137,16 +137,17 @@ defmodule AxonPort.Worker.Direct do
   # false if no direct caller waits for `id`.
   @spec deliver(:ets.tid(), integer(), term()) :: boolean()
   def deliver(tab, id, reply) do
-    case :ets.lookup(tab, id) do
+    case :ets.take(tab, id) do
       [{^id, {pid, mref}}] ->
-        case :ets.take(tab, id) do
-          [_] -> send(pid, {mref, reply})
-          [] -> :ok
-        end
-
+        send(pid, {mref, reply})
         true
 
-      _ ->
+      [{^id, :slow} = entry] ->
+        # Not ours (the GenServer path's reservation): put it back.
+        :ets.insert(tab, entry)
+        false
+
+      [] ->
         false
     end
   end

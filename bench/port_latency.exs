@@ -16,9 +16,12 @@ defmodule Bench do
 
   def opts do
     {o, _, _} =
-      OptionParser.parse(System.argv(), strict: [n: :integer, calls: :integer, python: :string])
+      OptionParser.parse(System.argv(),
+        strict: [n: :integer, calls: :integer, python: :string, only_client: :boolean]
+      )
 
     %{
+      only_client: o[:only_client] || false,
       n: o[:n] || 3000,
       calls: o[:calls] || 20000,
       python: Path.expand(o[:python] || Path.join(@root, ".venv/bin/python"))
@@ -263,9 +266,106 @@ defmodule Bench do
     thr
   end
 
+  # --- Client hop: a bare Port owned by the measuring process vs AxonPort.call to an
+  # AxonPort.Worker, the same worker command and frames (call add(1, 2), ETF, fds 3,4),
+  # interleaved in 3 rounds. Needs the compiled client (mix_fixture/_build/*/ebin).
+  def client_available? do
+    ebin =
+      Path.join(@root, "mix_fixture/_build/*/lib/axon_port/ebin/Elixir.AxonPort.Worker.Direct.beam")
+      |> Path.wildcard()
+      |> Enum.sort_by(&File.stat!(&1, time: :posix).mtime, :desc)
+      |> Enum.map(&Path.dirname/1)
+
+    case ebin do
+      [dir | _] ->
+        Code.prepend_path(dir)
+        {:ok, _} = Application.ensure_all_started(:axon_port)
+        true
+
+      [] ->
+        false
+    end
+  end
+
+  def launcher(cpu, o) do
+    path = Path.join(System.tmp_dir!(), "axon_bench_launcher_#{cpu}")
+    File.write!(path, "#!/bin/sh\nexec taskset -c #{cpu} '#{o.python}' -m axon_port \"$@\"\n")
+    File.chmod!(path, 0o755)
+    path
+  end
+
+  def axon_round_trips(w, n) do
+    for _ <- 1..n do
+      t0 = System.monotonic_time(:nanosecond)
+      {:ok, 3} = AxonPort.call(w, "add", [1, 2])
+      System.monotonic_time(:nanosecond) - t0
+    end
+  end
+
+  # The same call through the worker GenServer (GenServer.call, reply routed by the server):
+  # what AxonPort.call did before the direct path, measured alongside for comparison.
+  def server_round_trips(w, n) do
+    payload = %{op: :call, function: "add", args: [1, 2], kwargs: %{}}
+
+    for _ <- 1..n do
+      t0 = System.monotonic_time(:nanosecond)
+      {:ok, 3} = AxonPort.Worker.request(w, payload, [op: :call_via_server], 5_000)
+      System.monotonic_time(:nanosecond) - t0
+    end
+  end
+
+  def client_hop(placement, beam_cpus, child_cpu, o) do
+    pin_beam(beam_cpus, 1)
+    bare = spawn(:worker, :nouse_stdio, child_cpu, o)
+    check(bare, :worker, :call)
+    pypath = Enum.join([Path.join(@root, "tests/support"), Path.join(@root, "bench")], ":")
+
+    {:ok, w} =
+      apply(AxonPort.Worker, :start_link, [
+        [launcher: launcher(child_cpu, o), modules: ["fixture_functions"], env: %{"PYTHONPATH" => pypath}]
+      ])
+
+    Process.sleep(1500)
+    {:ok, 3} = AxonPort.call(w, "add", [1, 2])
+    per = div(o.n, 3)
+
+    {b, a, g} =
+      Enum.reduce(1..3, {[], [], []}, fn _, {b, a, g} ->
+        {b ++ round_trips(bare, :call, per), a ++ axon_round_trips(w, per),
+         g ++ server_round_trips(w, per)}
+      end)
+
+    close(bare)
+    GenServer.stop(w)
+    [b, a, g] = Enum.map([b, a, g], &Enum.sort/1)
+    {bp50, bp99, ap50, ap99} = {pct(b, 0.5), pct(b, 0.99), pct(a, 0.5), pct(a, 0.99)}
+    {gp50, gp99} = {pct(g, 0.5), pct(g, 0.99)}
+
+    table("#{placement}: AxonPort.call vs a bare Port, call add(1, 2) (#{per * 3} each, interleaved)",
+      ["path", "p50", "p99", "p50 x bare", "target"],
+      [
+        ["bare Port (caller owns the port)", us(bp50), us(bp99), "1.00", ""],
+        ["AxonPort.call (direct path)", us(ap50), us(ap99), f2(ap50 / bp50),
+         "p50 <= 1.15x bare: #{verdict(ap50 / bp50 <= 1.15)}"],
+        ["through the GenServer (GenServer.call)", us(gp50), us(gp99), f2(gp50 / bp50), ""]
+      ])
+  end
+
   def main do
     o = opts()
     IO.puts("# port_latency: OTP #{System.otp_release()}, Elixir #{System.version()}, #{:erlang.system_info(:logical_processors)} cpus")
+
+    if client_available?() do
+      client_hop("same-core", "0", "0", o)
+      client_hop("cross-core", "0", "1", o)
+    else
+      IO.puts("(compiled client not found: skipping AxonPort.call vs bare Port)")
+    end
+
+    unless o.only_client, do: main_ports(o)
+  end
+
+  def main_ports(o) do
     {same, same_seq} = latency("same-core", "0", "0", o)
     {cross, cross_seq} = latency("cross-core", "0", "1", o)
     two = two_cores(o)

@@ -124,12 +124,16 @@ defmodule AxonPort do
   Starts a streaming run; events are sent as messages to `opts[:to]` (default:
   the caller).
 
-  Returns `{:ok, ref}`, after which the receiver gets
+  Returns `{:ok, {worker, ref}}` — `worker` the pid serving the stream (pass
+  the pair to `cancel/2`), `ref` the reference every message carries — or
+  `{:error, reason}` if it could not start (e.g. `:noproc`, an empty pool).
+  The receiver then gets
   `{:axon_port, ref, {:chunk, event, data}}` messages (`event` is
   `"text_delta"`, `"output_partial"`, `"tool_call"`, `"tool_result"`, ...) and
   then exactly one `{:axon_port, ref, {:result, run_result}}` or
-  `{:axon_port, ref, {:error, reason}}`. Cancel with `cancel/2`; if the receiver
-  exits the run is cancelled. Streams are never retried (chunks may already
+  `{:axon_port, ref, {:error, reason}}` — also when the worker is killed or its
+  node goes down (`{:error, {:worker_down, reason}}`). Cancel with `cancel/2`;
+  if the receiver exits the run is cancelled. Streams are never retried (chunks may already
   have been delivered). Options as for `run/4`, except `:timeout` and `:retry`.
   See `stream!/4` for an Elixir `Stream`.
   """
@@ -139,7 +143,7 @@ defmodule AxonPort do
           AxonPort.Content.prompt(),
           keyword()
         ) ::
-          {:ok, {pid(), reference()}} | {:error, reason()}
+          {:ok, {worker :: pid(), reference()}} | {:error, reason()}
   def stream(target, agent, prompt, opts \\ []) do
     {payload, meta} = run_request(agent, prompt, opts, true)
     meta = Keyword.put(meta, :to, Keyword.get(opts, :to, self()))

@@ -22,7 +22,10 @@ defmodule AxonPort.Pool do
       Cheap, works across nodes, and avoids herding onto one worker.
     * `:round_robin` — a per-pool counter over the sorted member list.
 
-  With `local_only: true` in `pick/2`, only this node's workers are considered.
+  The strategy is the pool's, on every node: a node that did not start the
+  pool learns it from one of the group's workers on its first `pick/2` (and
+  remembers it). With `local_only: true` in `pick/2`, only this node's workers
+  are considered.
   """
 
   use Supervisor
@@ -36,6 +39,7 @@ defmodule AxonPort.Pool do
   """
   @spec start_link(keyword()) :: Supervisor.on_start()
   def start_link(opts) do
+    opts = validate!(opts)
     name = Keyword.fetch!(opts, :name)
     # Atom names also name the pool's supervisor; other terms only name the group.
     sup_opts = if is_atom(name), do: [name: :"#{__MODULE__}.#{name}"], else: []
@@ -44,6 +48,8 @@ defmodule AxonPort.Pool do
 
   @doc false
   def child_spec(opts) do
+    opts = validate!(opts)
+
     %{
       id: {__MODULE__, Keyword.fetch!(opts, :name)},
       start: {__MODULE__, :start_link, [opts]},
@@ -51,16 +57,32 @@ defmodule AxonPort.Pool do
     }
   end
 
+  defp validate!(opts) do
+    opts = Keyword.validate!(opts, [:name, :size, :worker, :strategy])
+
+    unless Keyword.has_key?(opts, :name), do: raise(ArgumentError, "AxonPort.Pool needs :name")
+
+    unless Keyword.get(opts, :strategy, :least_loaded) in [:least_loaded, :round_robin] do
+      raise ArgumentError,
+            "AxonPort.Pool :strategy must be :least_loaded or :round_robin, " <>
+              "got: #{inspect(opts[:strategy])}"
+    end
+
+    opts
+  end
+
   @impl true
   def init(opts) do
     name = Keyword.fetch!(opts, :name)
     size = Keyword.get(opts, :size, System.schedulers_online())
-    worker_opts = opts |> Keyword.get(:worker, []) |> Keyword.put(:pool, name)
+    strategy = Keyword.get(opts, :strategy, :least_loaded)
 
-    :persistent_term.put(
-      {__MODULE__, name, :strategy},
-      Keyword.get(opts, :strategy, :least_loaded)
-    )
+    worker_opts =
+      opts
+      |> Keyword.get(:worker, [])
+      |> Keyword.merge(pool: name, pool_strategy: strategy)
+
+    :persistent_term.put({__MODULE__, name, :strategy}, strategy)
 
     children =
       for i <- 1..size do
@@ -86,10 +108,32 @@ defmodule AxonPort.Pool do
   def pick(name, opts \\ []) do
     members = if opts[:local_only], do: local_members(name), else: members(name)
 
-    strategy =
-      opts[:strategy] || :persistent_term.get({__MODULE__, name, :strategy}, :least_loaded)
+    choose(members, opts[:strategy] || strategy(name, members), name)
+  end
 
-    choose(members, strategy, name)
+  # The pool's strategy: known on the nodes that started the pool; any other
+  # node asks one of the group's workers (each knows its pool's strategy) and
+  # remembers the answer.
+  defp strategy(name, members) do
+    case :persistent_term.get({__MODULE__, name, :strategy}, nil) do
+      nil -> remote_strategy(name, members)
+      strategy -> strategy
+    end
+  end
+
+  defp remote_strategy(_name, []), do: :least_loaded
+
+  defp remote_strategy(name, [pid | rest]) do
+    case GenServer.call(pid, :pool_strategy, 5_000) do
+      strategy when strategy in [:least_loaded, :round_robin] ->
+        :persistent_term.put({__MODULE__, name, :strategy}, strategy)
+        strategy
+
+      _ ->
+        remote_strategy(name, rest)
+    end
+  catch
+    :exit, _ -> remote_strategy(name, rest)
   end
 
   defp choose([], _strategy, _name), do: nil

@@ -13,12 +13,16 @@ defmodule AxonPort.Worker do
   ready to serve — and, because a supervisor restarts a worker through the same
   `init/1`, agents are defined again after every restart.
 
-  Callers encode their own request frames (in their own process, with an id from
-  `System.unique_integer/1`) and hand them over with `GenServer.call/3`; the
-  worker writes the frame, keeps `%{id => request}` and answers with
-  `GenServer.reply/2` when the terminal frame (`result`, `error` or `pong`)
-  arrives. Replies come in any order. A caller that gives up (its timeout) sends
-  `cancel`; a streaming consumer that dies gets its run cancelled too.
+  Simple requests (`call`, `ping`, `describe`, `stats`, `set_log_level`) from
+  the worker's node take a direct path: the caller reserves an id in the
+  worker's ETS table, encodes its own frame and writes it to the port itself;
+  this process only routes the reply to it (see `docs/elixir.md`, "Lifecycle
+  guarantees"). Other requests are encoded by the caller (in its own process)
+  and handed over with `GenServer.call/3`; the worker writes the frame, keeps
+  `%{id => request}` and answers with `GenServer.reply/2` when the terminal
+  frame (`result`, `error` or `pong`) arrives. Replies come in any order. A
+  caller that gives up (its timeout) sends `cancel`; a streaming consumer that
+  dies gets its run cancelled too.
 
   `tool_call` frames for tools implemented in Elixir run in tasks under a
   `Task.Supervisor` (never in this process); their results are sent back as
@@ -53,7 +57,7 @@ defmodule AxonPort.Worker do
   require Logger
 
   alias AxonPort.Error
-  alias AxonPort.Worker.{Frames, Launch, Pending, Tools, Wire}
+  alias AxonPort.Worker.{Direct, Frames, Launch, Pending, State, Tools, Wire}
 
   @type server :: GenServer.server()
 
@@ -78,44 +82,66 @@ defmodule AxonPort.Worker do
           | {:kill_grace, non_neg_integer()}
           | {:agents, [{atom() | String.t(), map() | keyword()}]}
           | {:workflows, [module()]}
+          | {:id, term()}
           | {:pool, term()}
+          | {:pool_strategy, atom()}
           | {:task_supervisor, GenServer.server()}
 
   # ---------------------------------------------------------------------------
   # Client side (used by AxonPort; callable directly)
 
+  # The one list of options: validated by start_link/1 and child_spec/1 and
+  # rendered into their docs.
+  @options [
+    id:
+      "the child spec id (default `AxonPort.Worker`; give each worker of one supervisor its own).",
+    name:
+      "register the GenServer (use one under a supervisor, so callers reach the restarted worker).",
+    launcher:
+      "the executable to spawn; defaults to `Application.get_env(:axon_port, :launcher)` " <>
+        "(the package's `priv/axon_port`).",
+    mode: "`:fds` (default; `:nouse_stdio` and `--fds 3,4`) or `:stdio`.",
+    modules:
+      "Python modules the worker imports (`--module`), which register functions, tools and agents.",
+    env:
+      "extra environment variables for the worker (e.g. `PYTHONPATH`), a map or a list of pairs.",
+    args: "extra arguments for the worker's command line.",
+    log_level: "the worker's Python log level (`--log-level`), e.g. `:info`.",
+    max_frame: "the worker's frame limit in bytes (`--max-frame`).",
+    max_inflight: "the worker's limit of requests in flight (`--max-inflight`).",
+    agents:
+      "`[{name, spec}]` defined on the worker at start, and again after every restart " <>
+        "(see `AxonPort.define_agent/3`).",
+    workflows: "modules that `use AxonPort.Workflow`, whose agents are defined likewise.",
+    ready_timeout: "ms to wait for the `ready` frame (default 15 s).",
+    define_timeout: "ms to wait for each startup agent's definition (default 30 s).",
+    kill_grace: "ms to wait for the OS process after EOF before `kill -9` (default 2 s).",
+    pool: "join the `AxonPort.Pool` group of that name (set by `AxonPort.Pool`).",
+    pool_strategy: "the pool's `:strategy`, answered to other nodes (set by `AxonPort.Pool`).",
+    task_supervisor:
+      "the `Task.Supervisor` where Elixir tools run (default `AxonPort.TaskSupervisor`); " <>
+        "if it is not running, tool calls fail with a clear tool error."
+  ]
+  @option_keys Keyword.keys(@options)
+
   @doc """
   Starts a worker linked to the caller and returns once it is ready.
 
-  Options:
+  Options (unknown ones raise `ArgumentError`):
 
-    * `:id` — the child spec id (default `AxonPort.Worker`; give each worker of
-      one supervisor its own).
-    * `:name` — register the GenServer (use one under a supervisor, so callers
-      reach the restarted worker).
-    * `:launcher` — the executable to spawn; defaults to
-      `Application.get_env(:axon_port, :launcher)` (the repo's `priv/axon_port`).
-    * `:mode` — `:fds` (default; `:nouse_stdio` and `--fds 3,4`) or `:stdio`.
-    * `:modules` — Python modules the worker imports (`--module`), which register
-      functions, tools and agents.
-    * `:env` — extra environment variables for the worker (e.g. `PYTHONPATH`).
-    * `:log_level`, `:max_frame`, `:max_inflight`, `:args` — passed on the
-      worker's command line.
-    * `:agents` — `[{name, spec}]` defined on the worker at start (see
-      `AxonPort.define_agent/3`), `:workflows` — modules that
-      `use AxonPort.Workflow`, whose agents are defined likewise.
-    * `:ready_timeout` (15 s), `:define_timeout` (30 s), `:kill_grace` (2 s).
-    * `:pool` — join the `AxonPort.Pool` group of that name.
-    * `:task_supervisor` — where Elixir tools run (default `AxonPort.TaskSupervisor`).
+  #{Enum.map_join(@options, "\n", fn {key, doc} -> "  * `#{inspect(key)}` — #{doc}" end)}
   """
   @spec start_link([option()]) :: GenServer.on_start()
   def start_link(opts \\ []) do
+    opts = Keyword.validate!(opts, @option_keys)
     {gen_opts, opts} = Keyword.split(opts, [:name])
     GenServer.start_link(__MODULE__, opts, gen_opts)
   end
 
-  @doc false
+  @doc "A child spec; `opts` as for `start_link/1`."
   def child_spec(opts) do
+    opts = Keyword.validate!(opts, @option_keys)
+
     %{
       id: Keyword.get(opts, :id, __MODULE__),
       start: {__MODULE__, :start_link, [Keyword.delete(opts, :id)]},
@@ -134,14 +160,26 @@ defmodule AxonPort.Worker do
   """
   @spec request(server(), map(), keyword(), timeout()) :: {:ok, term()} | {:error, term()}
   def request(server, payload, meta, timeout) do
+    with true <- meta[:op] in Direct.ops(),
+         pid when is_pid(pid) <- GenServer.whereis(server),
+         route when route != nil <- Direct.route(pid) do
+      Direct.request(pid, route, payload, timeout)
+    else
+      _ -> request_via_server(server, payload, meta, timeout)
+    end
+  end
+
+  defp request_via_server(server, payload, meta, timeout) do
     id = new_id()
+    # The key this request is cancelled by: the worker may give it another id.
+    ref = make_ref()
     frame = encode(Map.put(payload, :id, id))
 
     try do
-      GenServer.call(server, {:request, id, frame, meta}, timeout)
+      GenServer.call(server, {:request, id, frame, Keyword.put(meta, :ref, ref)}, timeout)
     catch
       :exit, {:timeout, _} ->
-        GenServer.cast(server, {:cancel_id, id})
+        GenServer.cast(server, {:cancel_ref, ref})
 
         {:error,
          %Error{kind: "timeout", message: "no reply within #{timeout} ms; request cancelled"}}
@@ -158,17 +196,65 @@ defmodule AxonPort.Worker do
   `{:axon_port, ref, {:chunk, event, data}}` zero or more times, then exactly one
   `{:axon_port, ref, {:result, result}}` or `{:axon_port, ref, {:error, reason}}`.
   If the consumer exits, the run is cancelled.
+
+  The terminal message comes whatever happens to the worker: a watcher process
+  on the consumer's node monitors the worker GenServer and, if it goes away
+  first (killed, its node down), sends `{:axon_port, ref, {:error,
+  {:worker_down, reason}}}`.
   """
   @spec start_stream(server(), map(), keyword()) :: {:ok, reference()} | {:error, term()}
   def start_stream(server, payload, meta) do
+    case GenServer.whereis(server) do
+      nil -> {:error, :noproc}
+      worker -> start_stream(worker, server, payload, meta)
+    end
+  end
+
+  defp start_stream(worker, server, payload, meta) do
     id = new_id()
+    ref = make_ref()
+    to = Keyword.get(meta, :to, self())
+    watcher = :erlang.spawn(node(to), __MODULE__, :watch, [worker, to, ref])
     frame = encode(Map.put(payload, :id, id))
+    meta = Keyword.merge(meta, to: to, ref: ref, watcher: watcher)
 
     try do
       GenServer.call(server, {:stream, id, frame, meta})
     catch
-      :exit, reason -> {:error, exit_failure(reason)}
+      :exit, reason ->
+        Process.exit(watcher, :kill)
+        {:error, exit_failure(reason)}
+    else
+      {:ok, ^ref} = ok ->
+        ok
+
+      error ->
+        Process.exit(watcher, :kill)
+        error
     end
+  end
+
+  @doc false
+  # A stream's watcher: forwards the stream's terminal message from the worker
+  # to the consumer, or makes one up if the worker goes away first. Exits with
+  # the consumer (the worker monitors the watcher and cancels the stream).
+  @spec watch(GenServer.server(), pid(), reference()) :: :ok
+  def watch(worker, to, ref) do
+    worker_mon = Process.monitor(worker)
+    to_mon = Process.monitor(to)
+
+    receive do
+      {:axon_port, ^ref, terminal} ->
+        send(to, {:axon_port, ref, terminal})
+
+      {:DOWN, ^worker_mon, :process, _, reason} ->
+        send(to, {:axon_port, ref, {:error, {:worker_down, reason}}})
+
+      {:DOWN, ^to_mon, :process, _, _} ->
+        :ok
+    end
+
+    :ok
   end
 
   @doc "Cancels a stream started with `start_stream/3` (its consumer gets `{:error, ...cancelled}`)."
@@ -222,21 +308,19 @@ defmodule AxonPort.Worker do
   defp handshake(port, opts) do
     {:os_pid, os_pid} = Port.info(port, :os_pid)
 
-    state = %{
+    state = %State{
       port: port,
       os_pid: os_pid,
-      ready: nil,
-      max_frame: nil,
-      pending: %{},
-      refs: %{},
-      tasks: %{},
-      agents: %{},
+      pool_strategy: opts[:pool_strategy],
       task_sup: Keyword.get(opts, :task_supervisor, AxonPort.TaskSupervisor),
-      kill_grace: Keyword.get(opts, :kill_grace, 2_000)
+      kill_grace: Keyword.get(opts, :kill_grace, 2_000),
+      tab: :ets.new(__MODULE__, [:set, :public, write_concurrency: true]),
+      ctr: :atomics.new(1, [])
     }
 
     with {:ok, state} <- Launch.await_ready(state, Keyword.get(opts, :ready_timeout, 15_000)),
          {:ok, state} <- Launch.define_agents(state, opts) do
+      Direct.publish(self(), {state.port, state.tab, state.ctr, state.max_frame})
       if pool = opts[:pool], do: :pg.join(AxonPort.PG, {AxonPort.Pool, pool}, self())
       {:ok, state}
     else
@@ -254,17 +338,15 @@ defmodule AxonPort.Worker do
     end
   end
 
-  def handle_call({:stream, id, frame, meta}, {caller, _} = _from, state) do
-    to = Keyword.get(meta, :to, caller)
-    ref = make_ref()
-
-    case Pending.start(id, frame, Keyword.put(meta, :ref, ref), nil, to, state) do
-      {:ok, state} -> {:reply, {:ok, ref}, state}
+  def handle_call({:stream, id, frame, meta}, _from, state) do
+    case Pending.start(id, frame, meta, nil, Keyword.fetch!(meta, :to), state) do
+      {:ok, state} -> {:reply, {:ok, Keyword.fetch!(meta, :ref)}, state}
       {:error, _} = error -> {:reply, error, state}
     end
   end
 
   def handle_call(:os_pid, _from, state), do: {:reply, state.os_pid, state}
+  def handle_call(:pool_strategy, _from, state), do: {:reply, state.pool_strategy, state}
   def handle_call(:load, _from, state), do: {:reply, Pending.count(state), state}
 
   def handle_call(:info, _from, state) do
@@ -279,11 +361,6 @@ defmodule AxonPort.Worker do
   end
 
   @impl true
-  def handle_cast({:cancel_id, id}, state) do
-    Pending.cancel(state, id)
-    {:noreply, state}
-  end
-
   def handle_cast({:cancel_ref, ref}, state) do
     Pending.cancel_ref(state, ref)
     {:noreply, state}
@@ -291,7 +368,16 @@ defmodule AxonPort.Worker do
 
   @impl true
   def handle_info({port, {:data, bin}}, %{port: port} = state) do
-    {:noreply, Frames.handle_data(bin, state)}
+    case Frames.handle_data(bin, state) do
+      {:ok, state} -> {:noreply, state}
+      {:protocol_error, detail, id, state} -> protocol_error(detail, id, state)
+    end
+  catch
+    kind, reason ->
+      detail =
+        "handling a frame raised: " <> Exception.format_banner(kind, reason, __STACKTRACE__)
+
+      protocol_error(detail, nil, state)
   end
 
   def handle_info({port, {:exit_status, status}}, %{port: port} = state) do
@@ -320,7 +406,12 @@ defmodule AxonPort.Worker do
     {:noreply, state}
   end
 
-  def handle_info({:EXIT, _pid, _reason}, state), do: {:noreply, state}
+  # Nothing else is linked to this process: an exit from a linked process we
+  # do not know is a fault, and trapping it must not hide it.
+  def handle_info({:EXIT, pid, reason}, state) do
+    Logger.error("axon_port worker: linked process #{inspect(pid)} exited: #{inspect(reason)}")
+    {:stop, reason, state}
+  end
 
   def handle_info(msg, state) do
     Logger.debug("axon_port worker: unexpected message #{inspect(msg)}")
@@ -329,6 +420,7 @@ defmodule AxonPort.Worker do
 
   @impl true
   def terminate(reason, state) do
+    Direct.unpublish(self())
     Pending.fail_all({:worker_exit, shutdown_reason(reason)}, state)
     Launch.close_and_reap(state)
     :ok
@@ -337,7 +429,20 @@ defmodule AxonPort.Worker do
   defp shutdown_reason({:shutdown, {:worker_exit, _} = r}), do: elem(r, 1)
   defp shutdown_reason(reason), do: reason
 
+  # The worker broke protocol 1: its frame stream can no longer be trusted.
+  # The request the frame named gets a `protocol_error`; every other caller a
+  # `{:worker_exit, {:protocol_error, detail}}` (retryable); then this server
+  # stops cleanly (terminate/2 closes the port and reaps the OS process) and
+  # its supervisor starts a fresh worker.
+  defp protocol_error(detail, id, state) do
+    Logger.error("axon_port worker #{state.os_pid}: protocol error, restarting: #{detail}")
+    error = %Error{kind: "protocol_error", message: detail}
+    state = Pending.fail(id, {:error, error}, state)
+    worker_exited({:worker_exit, {:protocol_error, detail}}, state)
+  end
+
   defp worker_exited(failure, state) do
+    Direct.unpublish(self())
     state = Pending.fail_all(failure, state)
     {:stop, {:shutdown, failure}, state}
   end

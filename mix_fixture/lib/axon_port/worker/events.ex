@@ -1,12 +1,11 @@
 defmodule AxonPort.Worker.Events do
-  @moduledoc """
-  What a worker reports outside the protocol: `log` frames become `Logger`
-  calls, and runs emit `[:axon_port, :run, :start | :stop | :exception]`
-  through `AxonPort.Telemetry` (see that module for the events' shape).
-
-  Internal to `AxonPort.Worker`; called in the worker process, so `self()` in
-  the event metadata is the worker.
-  """
+  @moduledoc false
+  # What a worker reports outside the protocol: `log` frames become `Logger`
+  # calls, and runs emit `[:axon_port, :run, :start | :stop | :exception]`
+  # through `AxonPort.Telemetry` (see that module for the events' shape).
+  #
+  # Internal to `AxonPort.Worker`; called in the worker process, so `self()` in
+  # the event metadata is the worker.
 
   require Logger
 
@@ -60,7 +59,7 @@ defmodule AxonPort.Worker.Events do
         duration: System.monotonic_time() - req.started,
         input_tokens: token(usage, "input_tokens"),
         output_tokens: token(usage, "output_tokens"),
-        total_tokens: token(usage, "total_tokens"),
+        total_tokens: total_tokens(usage),
         requests: token(usage, "requests")
       },
       Map.put(meta(req, os_pid), :usage, usage)
@@ -73,6 +72,15 @@ defmodule AxonPort.Worker.Events do
       %{duration: System.monotonic_time() - req.started},
       Map.merge(meta(req, os_pid), %{kind: :error, reason: reason, stacktrace: []})
     )
+  end
+
+  # pydantic-ai's RunUsage has no total_tokens field on the wire (it is a
+  # property): input + output, unless the usage carries one.
+  defp total_tokens(usage) do
+    case usage do
+      %{"total_tokens" => n} when is_integer(n) -> n
+      _ -> token(usage, "input_tokens") + token(usage, "output_tokens")
+    end
   end
 
   defp token(usage, key) when is_map(usage) do

@@ -1,46 +1,39 @@
 defmodule AxonPort.Worker.Pending do
-  @moduledoc """
-  The bookkeeping of in-flight requests: `state.pending` (`id => Request`),
-  `state.refs` (stream `ref => id`) and their end.
-
-  A request is registered when its frame is written (`start/6`), and finished
-  exactly once: by its terminal frame (`complete/2`) or by the worker's end
-  (`fail_all/2`). Finishing demonitors its caller or consumer, terminates its
-  still-running tool tasks, emits the run's telemetry and delivers the reply —
-  `GenServer.reply/2` to a caller, `{:axon_port, ref, {:result | :error, _}}` to
-  a stream consumer.
-
-  Internal to `AxonPort.Worker`; every function runs in the worker process and
-  takes and returns its state.
-  """
+  @moduledoc false
+  # The bookkeeping of in-flight requests: `state.pending` (`id => Request`),
+  # `state.refs` (stream `ref => id`) and their end.
+  #
+  # A request is registered when its frame is written (`start/6`), and finished
+  # exactly once: by its terminal frame (`complete/2`) or by the worker's end
+  # (`fail_all/2`). Finishing demonitors its caller or consumer, terminates its
+  # still-running tool tasks, emits the run's telemetry and delivers the reply —
+  # `GenServer.reply/2` to a caller, `{:axon_port, ref, {:result | :error, _}}` to
+  # a stream consumer.
+  #
+  # Internal to `AxonPort.Worker`; every function runs in the worker process and
+  # takes and returns its state.
 
   require Logger
 
   alias AxonPort.Error
-  alias AxonPort.Worker.{Events, Request, Wire}
+  alias AxonPort.Worker.{Direct, Events, Request, Wire}
 
-  @typedoc "The part of the worker's state this module reads and writes."
-  @type state :: %{
-          required(:port) => port(),
-          required(:os_pid) => non_neg_integer(),
-          required(:max_frame) => pos_integer() | nil,
-          required(:pending) => %{optional(integer()) => Request.t()},
-          required(:refs) => %{optional(reference()) => integer()},
-          required(:tasks) => map(),
-          required(:agents) => map(),
-          required(:task_sup) => GenServer.server(),
-          optional(atom()) => term()
-        }
+  @typedoc "The worker's state (`AxonPort.Worker.State`)."
+  @type state :: AxonPort.Worker.State.t()
 
   @doc """
   Writes request `id`'s `frame` and registers it.
 
-  `meta` carries `:op` and, for runs, `:agent`, `:tools`, `:deps`; streams add
-  `:ref`, `define_agent` adds `:local`. `from` is the caller (nil for streams),
+  `meta` carries `:op`, `:ref` (the key the request is cancelled by) and, for
+  runs, `:agent`, `:tools`, `:deps`; streams add `:watcher` (the process that
+  forwards the terminal message, see `AxonPort.Worker.watch/3`),
+  `define_agent` adds `:local`. `from` is the caller (nil for streams),
   `stream_to` the stream consumer (nil for calls). A run's agent's default deps
   are merged under the run's own. Returns `{:error, %AxonPort.Error{kind:
   "bad_frame"}}` without sending if the frame exceeds the worker's `max_frame`;
-  an id already in flight (another node's counter) is replaced by a fresh one.
+  an id already in flight (another node's counter) is replaced by a fresh one —
+  callers cancel by `ref`, never by id, so a cancel names the request it was
+  meant for.
   """
   @spec start(integer(), binary(), keyword(), GenServer.from() | nil, pid() | nil, state()) ::
           {:ok, state()} | {:error, Error.t()}
@@ -54,10 +47,12 @@ defmodule AxonPort.Worker.Pending do
              "request of #{byte_size(frame)} bytes exceeds the worker's max_frame (#{state.max_frame})"
          }}
 
-      Map.has_key?(state.pending, id) ->
-        # An id from another node's counter collided with one in flight.
+      Map.has_key?(state.pending, id) or not :ets.insert_new(state.tab, {id, :slow}) ->
+        # An id from another node's counter (or this node's slow-path counter)
+        # collided with one in flight: take a fresh one from the worker's.
         payload = :erlang.binary_to_term(frame)
-        new = Wire.new_id()
+        new = Direct.reserve(state.tab, state.ctr, :slow)
+        :ets.delete(state.tab, new)
         start(new, Wire.encode(%{payload | id: new}), meta, from, stream_to, state)
 
       true ->
@@ -76,7 +71,8 @@ defmodule AxonPort.Worker.Pending do
           tools: Map.merge(Map.get(local, :tools, %{}), meta[:tools] || %{}),
           deps: deps,
           local: meta[:local],
-          monitor: monitor_for(op, from, stream_to),
+          watcher: meta[:watcher],
+          monitor: monitor_for(op, from, meta[:watcher]),
           started: System.monotonic_time()
         }
 
@@ -97,13 +93,14 @@ defmodule AxonPort.Worker.Pending do
     {Wire.encode(Map.put(:erlang.binary_to_term(frame), :deps, deps)), deps}
   end
 
-  defp monitor_for(_op, nil, pid) when is_pid(pid), do: Process.monitor(pid)
+  # A stream is watched through its watcher (which exits with its consumer).
+  defp monitor_for(_op, nil, watcher) when is_pid(watcher), do: Process.monitor(watcher)
   defp monitor_for(op, {pid, _}, _) when op in [:run, :complete], do: Process.monitor(pid)
   defp monitor_for(_, _, _), do: nil
 
-  @doc "Number of requests in flight."
+  @doc "Number of requests in flight (both paths: each holds an id in `state.tab`)."
   @spec count(state()) :: non_neg_integer()
-  def count(state), do: map_size(state.pending)
+  def count(state), do: max(:ets.info(state.tab, :size), map_size(state.pending))
 
   @doc "Sends `cancel` for request `id` if it is still in flight."
   @spec cancel(state(), integer()) :: :ok
@@ -112,7 +109,7 @@ defmodule AxonPort.Worker.Pending do
     :ok
   end
 
-  @doc "Sends `cancel` for the stream started under `ref`, if it is still in flight."
+  @doc "Sends `cancel` for the request registered under `ref`, if it is still in flight."
   @spec cancel_ref(state(), reference()) :: :ok
   def cancel_ref(state, ref) do
     case state.refs do
@@ -165,6 +162,7 @@ defmodule AxonPort.Worker.Pending do
         state
 
       {req, pending} ->
+        :ets.delete(state.tab, id)
         reply = terminal_reply(req, frame)
         finish(req, reply, state)
         state = %{state | pending: pending, refs: Map.delete(state.refs, req.ref)}
@@ -194,12 +192,38 @@ defmodule AxonPort.Worker.Pending do
   defp terminal_reply(_req, %{type: :result} = frame), do: {:ok, frame[:output]}
 
   @doc """
+  Finishes request `id` (if pending) with `reply` and sends the worker `cancel`
+  for it, so it stops working on it; its terminal frame is then dropped.
+  """
+  @spec fail(integer() | nil, {:error, term()}, state()) :: state()
+  def fail(id, reply, state) do
+    case Map.pop(state.pending, id) do
+      {nil, _} ->
+        if is_integer(id) and Direct.deliver(state.tab, id, reply),
+          do: Wire.send_cancel(state, id)
+
+        state
+
+      {req, pending} ->
+        :ets.delete(state.tab, id)
+        Wire.send_cancel(state, id)
+        finish(req, reply, state)
+        %{state | pending: pending, refs: Map.delete(state.refs, req.ref)}
+    end
+  end
+
+  @doc """
   Finishes every pending request with `{:error, failure}` and forgets them (and
   all tool tasks).
   """
   @spec fail_all(term(), state()) :: state()
   def fail_all(failure, state) do
-    for {_id, req} <- state.pending, do: finish(req, {:error, failure}, state)
+    for {id, req} <- state.pending do
+      :ets.delete(state.tab, id)
+      finish(req, {:error, failure}, state)
+    end
+
+    Direct.fail_all(state.tab, {:error, failure})
     %{state | pending: %{}, refs: %{}, tasks: %{}}
   end
 
@@ -222,14 +246,14 @@ defmodule AxonPort.Worker.Pending do
       req.from ->
         GenServer.reply(req.from, reply)
 
-      req.stream_to ->
+      req.watcher ->
         msg =
           case reply do
             {:ok, result} -> {:result, result}
             {:error, reason} -> {:error, reason}
           end
 
-        send(req.stream_to, {:axon_port, req.ref, msg})
+        send(req.watcher, {:axon_port, req.ref, msg})
 
       true ->
         :ok

@@ -1,16 +1,17 @@
 defmodule AxonPort.Worker.Tools do
-  @moduledoc """
-  The Elixir-tool path: a `tool_call` frame → a task under the worker's
-  `Task.Supervisor` running `AxonPort.Tool.invoke/3` → a `tool_result` frame.
+  @moduledoc false
+  # The Elixir-tool path: a `tool_call` frame → a task under the worker's
+  # `Task.Supervisor` running `AxonPort.Tool.invoke/3` → a `tool_result` frame.
+  #
+  # The worker GenServer never runs a tool itself. Each task is tracked twice:
+  # in `state.tasks` (`task ref => {run_id, call_id}`, to route its reply or its
+  # crash) and in its run's `Request.tasks` (so finishing the run terminates it,
+  # see `AxonPort.Worker.Pending`).
+  #
+  # Internal to `AxonPort.Worker`; every function runs in the worker process and
+  # takes and returns its state.
 
-  The worker GenServer never runs a tool itself. Each task is tracked twice:
-  in `state.tasks` (`task ref => {run_id, call_id}`, to route its reply or its
-  crash) and in its run's `Request.tasks` (so finishing the run terminates it,
-  see `AxonPort.Worker.Pending`).
-
-  Internal to `AxonPort.Worker`; every function runs in the worker process and
-  takes and returns its state.
-  """
+  require Logger
 
   alias AxonPort.Worker.{Pending, Request, Wire}
 
@@ -36,13 +37,16 @@ defmodule AxonPort.Worker.Tools do
 
         args = frame[:args] || %{}
 
-        task =
-          Task.Supervisor.async_nolink(state.task_sup, fn ->
-            AxonPort.Tool.invoke(handler, args, ctx)
-          end)
+        case start_task(state.task_sup, fn -> AxonPort.Tool.invoke(handler, args, ctx) end) do
+          {:ok, task} ->
+            state = put_in(state.tasks[task.ref], {id, call_id})
+            put_in(state.pending[id].tasks[task.ref], task.pid)
 
-        state = put_in(state.tasks[task.ref], {id, call_id})
-        put_in(state.pending[id].tasks[task.ref], task.pid)
+          {:error, message} ->
+            Logger.error("axon_port worker: Elixir tool #{tool}: #{message}")
+            send_result(state, id, call_id, {:error, message, false})
+            state
+        end
 
       %{^id => _} ->
         send_result(state, id, call_id, {:error, "no Elixir handler for tool #{tool}", false})
@@ -51,6 +55,17 @@ defmodule AxonPort.Worker.Tools do
       _ ->
         state
     end
+  end
+
+  # A missing (or dead) Task.Supervisor fails the tool call, not the worker.
+  defp start_task(sup, fun) do
+    {:ok, Task.Supervisor.async_nolink(sup, fun)}
+  catch
+    :exit, reason ->
+      {:error,
+       "cannot run Elixir tools: Task.Supervisor #{inspect(sup)} is not running " <>
+         "(#{inspect(reason, limit: 5)}); start one, or give the worker :task_supervisor " <>
+         "(AxonPort.Application starts AxonPort.TaskSupervisor)"}
   end
 
   @doc """

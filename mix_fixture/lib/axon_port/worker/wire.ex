@@ -1,11 +1,10 @@
 defmodule AxonPort.Worker.Wire do
-  @moduledoc """
-  Writing frames to the worker's port: ETF encoding, request ids and the one
-  place `Port.command/2` is called.
-
-  Internal to `AxonPort.Worker`; every function runs in the worker GenServer
-  except `encode/1` and `new_id/0`, which callers use in their own processes.
-  """
+  @moduledoc false
+  # Writing frames to the worker's port: ETF encoding, request ids and the one
+  # place `Port.command/2` is called.
+  #
+  # Internal to `AxonPort.Worker`; every function runs in the worker GenServer
+  # except `encode/1` and `new_id/0`, which callers use in their own processes.
 
   @doc "Encodes a frame's term as ETF (what `{:packet, 4}` then frames)."
   @spec encode(term()) :: binary()

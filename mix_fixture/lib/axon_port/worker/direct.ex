@@ -1,0 +1,174 @@
+defmodule AxonPort.Worker.Direct do
+  @moduledoc false
+  # The direct path of simple requests (`call`, `ping`, `describe`, `stats`,
+  # `set_log_level`) from a caller on the worker's node: the caller takes an id
+  # from the worker's counter, registers `{id, caller, monitor ref}` in the
+  # worker's public ETS table, encodes its own frame and writes it to the port
+  # (`Port.command/2` from a non-owner process); the worker GenServer, still
+  # the port's owner, only looks the reply's id up and sends it on. No
+  # GenServer call per request.
+  #
+  # Exactly one answer per caller: the caller monitors the worker GenServer
+  # (its death is `{:worker_down, reason}`); whoever `:ets.take/2`s the entry
+  # first — the router with a reply, the worker failing all on exit, the caller
+  # on its timeout — answers. A caller that timed out and took its entry sends
+  # `cancel` for its own id (ids are unique per worker, so the cancel names its
+  # request). Slow-path requests reserve their id in the same table as
+  # `{id, :slow}`, so the two never collide.
+  #
+  # The route `{port, table, counter, max_frame}` is published in
+  # `:persistent_term` under `{AxonPort.Worker, pid}` once the worker is ready.
+
+  alias AxonPort.Error
+  alias AxonPort.Worker.Wire
+
+  @ops [:call, :ping, :describe, :stats, :set_log_level]
+
+  @type route :: {port(), :ets.tid(), :atomics.atomics_ref(), pos_integer() | nil}
+
+  @doc false
+  @spec ops() :: [atom()]
+  def ops, do: @ops
+
+  @doc false
+  @spec route(pid()) :: route() | nil
+  def route(pid) when node(pid) == node(), do: :persistent_term.get({AxonPort.Worker, pid}, nil)
+  def route(_pid), do: nil
+
+  @doc false
+  @spec publish(pid(), route()) :: :ok
+  def publish(pid, route), do: :persistent_term.put({AxonPort.Worker, pid}, route)
+
+  @doc false
+  @spec unpublish(pid()) :: :ok
+  def unpublish(pid) do
+    _ = :persistent_term.erase({AxonPort.Worker, pid})
+    :ok
+  end
+
+  @doc false
+  # A fresh id, unique on this worker, registered to `value` in its table.
+  @spec reserve(:ets.tid(), :atomics.atomics_ref(), term()) :: pos_integer()
+  def reserve(tab, ctr, value) do
+    id = :atomics.add_get(ctr, 1, 1)
+    if :ets.insert_new(tab, {id, value}), do: id, else: reserve(tab, ctr, value)
+  end
+
+  @doc false
+  @spec request(pid(), route(), map(), timeout()) :: {:ok, term()} | :ok | {:error, term()}
+  def request(pid, {port, tab, ctr, max_frame}, payload, timeout) do
+    mref = Process.monitor(pid)
+
+    case reserve_or_down(tab, ctr, mref) do
+      {:ok, id} ->
+        send_and_await(pid, port, tab, ctr, max_frame, payload, id, mref, timeout)
+
+      :down ->
+        # The worker (and its table) is gone: its monitor says why.
+        receive do
+          {:DOWN, ^mref, :process, ^pid, reason} -> {:error, {:worker_down, reason}}
+        end
+    end
+  end
+
+  defp reserve_or_down(tab, ctr, mref) do
+    {:ok, reserve(tab, ctr, {self(), mref})}
+  rescue
+    ArgumentError -> :down
+  end
+
+  defp send_and_await(pid, port, tab, _ctr, max_frame, payload, id, mref, timeout) do
+    frame = :erlang.term_to_binary(Map.put(payload, :id, id))
+
+    cond do
+      max_frame != nil and byte_size(frame) > max_frame ->
+        :ets.delete(tab, id)
+        Process.demonitor(mref, [:flush])
+
+        {:error,
+         %Error{
+           kind: "bad_frame",
+           message:
+             "request of #{byte_size(frame)} bytes exceeds the worker's max_frame (#{max_frame})"
+         }}
+
+      command(port, frame) ->
+        await(pid, port, tab, id, mref, timeout)
+
+      true ->
+        # The port is closed: the worker is going down and answers everyone.
+        await(pid, port, tab, id, mref, :infinity)
+    end
+  end
+
+  defp await(pid, port, tab, id, mref, timeout) do
+    receive do
+      {^mref, reply} ->
+        Process.demonitor(mref, [:flush])
+        reply
+
+      {:DOWN, ^mref, :process, ^pid, reason} ->
+        {:error, {:worker_down, reason}}
+    after
+      timeout ->
+        case :ets.take(tab, id) do
+          [_] ->
+            Process.demonitor(mref, [:flush])
+            command(port, Wire.encode(%{op: :cancel, target: id}))
+
+            {:error,
+             %Error{kind: "timeout", message: "no reply within #{timeout} ms; request cancelled"}}
+
+          [] ->
+            # The reply is already on its way.
+            await(pid, port, tab, id, mref, :infinity)
+        end
+    end
+  end
+
+  defp command(port, frame) do
+    Port.command(port, frame)
+  rescue
+    ArgumentError -> false
+  end
+
+  @doc false
+  # In the worker: sends a terminal frame's reply to its direct caller. Returns
+  # false if no direct caller waits for `id`.
+  @spec deliver(:ets.tid(), integer(), term()) :: boolean()
+  def deliver(tab, id, reply) do
+    case :ets.take(tab, id) do
+      [{^id, {pid, mref}}] ->
+        send(pid, {mref, reply})
+        true
+
+      [{^id, :slow} = entry] ->
+        # Not ours (the GenServer path's reservation): put it back.
+        :ets.insert(tab, entry)
+        false
+
+      [] ->
+        false
+    end
+  end
+
+  @doc false
+  # In the worker, at its end: answers every direct caller with `reply`.
+  @spec fail_all(:ets.tid(), term()) :: :ok
+  def fail_all(tab, reply) do
+    for {id, {pid, mref}} <- :ets.tab2list(tab) do
+      case :ets.take(tab, id) do
+        [_] -> send(pid, {mref, reply})
+        [] -> :ok
+      end
+    end
+
+    :ok
+  end
+
+  @doc false
+  @spec reply(map()) :: :ok | {:ok, term()} | {:error, Error.t()}
+  def reply(%{type: :pong}), do: :ok
+  def reply(%{type: :error, error: err}), do: {:error, Error.from_wire(err)}
+  def reply(%{type: :result} = frame), do: {:ok, frame[:output]}
+end

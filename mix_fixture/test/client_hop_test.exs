@@ -1,0 +1,75 @@
+defmodule AxonPort.ClientHopTest do
+  # The direct path: callers write their own frames; the worker only routes.
+  use ExUnit.Case, async: false
+
+  import AxonPort.TestHelpers
+
+  alias AxonPort.{Error, Worker}
+
+  setup do
+    %{w: start_supervised!({Worker, worker_opts()})}
+  end
+
+  test "a call makes no GenServer call to the worker: it only receives the port's reply",
+       %{w: w} do
+    assert {:ok, 3} = AxonPort.call(w, "add", [1, 2])
+    :erlang.trace(w, true, [:receive, {:tracer, self()}])
+    assert {:ok, 5} = AxonPort.call(w, "add", [2, 3])
+    :erlang.trace(w, false, [:receive])
+
+    received = collect_trace(w, [])
+    refute Enum.any?(received, &match?({:"$gen_call", _, _}, &1))
+    assert Enum.any?(received, &match?({_port, {:data, _}}, &1))
+  end
+
+  test "a timed-out direct call cancels its own request and gets one answer", %{w: w} do
+    other = Task.async(fn -> AxonPort.call(w, "sleep_ms", [1_500], %{}, timeout: 10_000) end)
+
+    assert {:error, %Error{kind: "timeout"}} =
+             AxonPort.call(w, "sleep_ms", [30_000], %{}, timeout: 200)
+
+    # The cancel reached the worker (it stops sleeping-on-our-behalf) and named only ours.
+    assert {:ok, 1_500} = Task.await(other, 10_000)
+    eventually(fn -> match?({:ok, %{"inflight" => 0}}, AxonPort.stats(w)) end)
+    assert Worker.load(w) == 0
+    refute_received {_, {:ok, _}}
+  end
+
+  test "direct callers in flight get exactly one answer when the worker is killed", %{w: w} do
+    me = self()
+
+    tasks =
+      for _ <- 1..5 do
+        Task.async(fn ->
+          r = AxonPort.call(w, "sleep_ms", [30_000], %{}, timeout: 60_000)
+          send(me, {:answered, self()})
+          r
+        end)
+      end
+
+    eventually(fn -> Worker.load(w) == 5 end)
+    Process.exit(w, :kill)
+
+    for t <- tasks do
+      assert {:error, {:worker_down, :killed}} = Task.await(t, 5_000)
+      pid = t.pid
+      assert_received {:answered, ^pid}
+      refute_received {:answered, ^pid}
+    end
+  end
+
+  test "direct callers get {:worker_exit, _} when the worker's OS process dies", %{w: w} do
+    task = Task.async(fn -> AxonPort.call(w, "sleep_ms", [30_000], %{}, timeout: 60_000) end)
+    eventually(fn -> Worker.load(w) == 1 end)
+    System.cmd("kill", ["-9", to_string(Worker.os_pid(w))])
+    assert {:error, {:worker_exit, 137}} = Task.await(task, 10_000)
+  end
+
+  defp collect_trace(w, acc) do
+    receive do
+      {:trace, ^w, :receive, msg} -> collect_trace(w, [msg | acc])
+    after
+      200 -> Enum.reverse(acc)
+    end
+  end
+end

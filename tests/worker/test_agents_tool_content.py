@@ -33,7 +33,7 @@ CHART = {
 @pytest.fixture(autouse=True)
 def allow_loopback_requests() -> Iterator[None]:
     models.ALLOW_MODEL_REQUESTS = True
-    os.environ["AXON_TEST_OPENAI_KEY"] = "sk-loopback"
+    os.environ["AXON_TEST_OPENAI_API_KEY"] = "sk-loopback"
     try:
         yield
     finally:
@@ -45,7 +45,7 @@ def loopback_model(server: OpenAILoopback) -> dict[str, Any]:
         "provider": "openai-compatible",
         "name": "loopback-1",
         "base_url": server.base_url,
-        "api_key_env": "AXON_TEST_OPENAI_KEY",
+        "api_key_env": "AXON_TEST_OPENAI_API_KEY",
         "max_retries": 0,
     }
 

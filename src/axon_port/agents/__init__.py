@@ -159,7 +159,9 @@ class AgentService:
         }
         if stream:
             kwargs["capabilities"] = _CAPABILITIES
-        if built.remote_tools or has_files(prompt, history):
+        # Only when there are files: a run-time capability widens pydantic-ai's start-up,
+        # where a cancel can leave a task behind (see RunStarted).
+        if has_files(prompt, history):
             kwargs["capabilities"] = [*kwargs.get("capabilities", ()), ContentGuard()]
         state = RunState(ctx.id, ctx.send)
         self.runs.open(state)

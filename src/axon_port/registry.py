@@ -51,6 +51,15 @@ class ToolEntry:
     name: str
     fn: Callable[..., Any]
     description: str | None
+    #: pydantic-ai ``Tool`` options (``retries``, ``timeout``, ``strict``,
+    #: ``requires_approval``, ``sequential``, ``prepare``, ``metadata``).
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: The ``Tool`` options :func:`tool` accepts (``retries`` is ``Tool(max_retries=)``).
+TOOL_OPTIONS = frozenset(
+    {"retries", "timeout", "strict", "requires_approval", "sequential", "prepare", "metadata"}
+)
 
 
 @dataclass
@@ -83,10 +92,18 @@ class Registry:
         return entry
 
     def add_tool(
-        self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        **options: Any,
     ) -> ToolEntry:
-        """Register ``fn`` as a tool agents may select by name."""
-        entry = ToolEntry(name=name or fn.__name__, fn=fn, description=description)
+        """Register ``fn`` as a tool agents may select by name (``options``: ``TOOL_OPTIONS``)."""
+        unknown = sorted(set(options) - TOOL_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown tool option(s) {unknown} (allowed: {sorted(TOOL_OPTIONS)})")
+        entry = ToolEntry(name=name or fn.__name__, fn=fn, description=description, options=options)
         self.tools[entry.name] = entry
         return entry
 
@@ -128,17 +145,23 @@ def function(
 @overload
 def tool(fn: F, /) -> F: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None) -> Callable[[F], F]: ...
-def tool(fn: Any = None, /, *, name: str | None = None, description: str | None = None) -> Any:
+def tool(
+    *, name: str | None = None, description: str | None = None, **options: Any
+) -> Callable[[F], F]: ...
+def tool(
+    fn: Any = None, /, *, name: str | None = None, description: str | None = None, **options: Any
+) -> Any:
     """Decorator: register a Python tool that agent specs can name.
 
     The function may take a ``pydantic_ai.RunContext`` first (its ``deps`` are the
     run's ``deps``); its other parameters' type hints and docstring become the
-    tool's JSON schema and description.
+    tool's JSON schema and description. ``options`` are pydantic-ai ``Tool`` options:
+    ``retries``, ``timeout`` (seconds), ``strict``, ``requires_approval``,
+    ``sequential``, ``prepare``, ``metadata``.
     """
 
     def deco(f: F) -> F:
-        REGISTRY.add_tool(f, name=name, description=description)
+        REGISTRY.add_tool(f, name=name, description=description, **options)
         return f
 
     return deco(fn) if fn is not None else deco

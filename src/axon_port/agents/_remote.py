@@ -149,15 +149,27 @@ class RemoteToolDef:
     description: str | None
     parameters: dict[str, Any]
     validator: Validator
+    #: pydantic-ai ``Tool`` options: a call unanswered after ``timeout_ms`` is a
+    #: "Timed out" retry, exactly like pydantic-ai's own tool timeouts.
+    timeout_ms: float | None = None
+    retries: int | None = None
+    strict: bool | None = None
+    sequential: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The tool as ``describe`` and the normalised spec show it."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "parameters": self.parameters,
             "remote": True,
         }
+        for key in ("timeout_ms", "retries", "strict"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.sequential:
+            out["sequential"] = True
+        return out
 
 
 def remote_tool(defn: RemoteToolDef) -> Tool[Any]:
@@ -172,10 +184,16 @@ def remote_tool(defn: RemoteToolDef) -> Tool[Any]:
             raise RuntimeError(f"remote tool {defn.name!r} called outside a worker run")
         return await state.call_remote(defn.name, ctx.tool_call_id or defn.name, args)
 
-    return Tool.from_schema(
+    tool = Tool.from_schema(
         call_remote,
         name=defn.name,
         description=defn.description,
         json_schema=defn.parameters,
         takes_ctx=True,
+        sequential=defn.sequential,
     )
+    # from_schema takes no other options; these are public Tool attributes.
+    tool.max_retries = defn.retries
+    tool.strict = defn.strict
+    tool.timeout = None if defn.timeout_ms is None else defn.timeout_ms / 1000
+    return tool

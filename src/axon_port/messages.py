@@ -60,6 +60,10 @@ OP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
                 "usage_limits",
                 "stream",
                 "timeout_ms",
+                "model",
+                "instructions",
+                "metadata",
+                "usage",
             }
         ),
     ),

@@ -1,4 +1,4 @@
-"""Specs are pydantic-ai AgentSpec (plus extensions): YAML and wire maps agree; capabilities work."""
+"""Specs are pydantic-ai AgentSpec plus extensions: YAML and maps agree; capabilities work."""
 
 from __future__ import annotations
 
@@ -162,8 +162,8 @@ def test_metadata_per_run_model_instructions_and_usage() -> None:
 )
 def test_capabilities_build_from_a_spec_and_run(capability: Any) -> None:
     if isinstance(capability, dict) and "PrefixTools" in capability:
-        capability = {"PrefixTools": {"prefix": "bank", "capability": {"MCP": {
-            "command": sys.executable, "args": [SERVER]}}}}  # fmt: skip
+        mcp = {"MCP": {"command": sys.executable, "args": [SERVER]}}
+        capability = {"PrefixTools": {"prefix": "bank", "capability": mcp}}
 
     async def main() -> None:
         async with worker() as w:

@@ -102,6 +102,7 @@ def stdio_toolset(
         args=[_LAUNCHER, str(os.getpid()), command, *(args or [])],
         env=env,
         cwd=cwd,
+        keep_alive=False,  # the process lives exactly as long as the entered agent
     )
     return MCPToolset(
         transport,

@@ -1,4 +1,4 @@
-"""A real MCP server (official ``mcp`` SDK): stdio by default, streamable HTTP with ``--http PORT``."""
+"""A real MCP server (official ``mcp`` SDK): stdio, or streamable HTTP with ``--http PORT``."""
 
 import os
 import sys

@@ -108,6 +108,10 @@ OP_FIELDS: dict[str, dict[str, Field]] = {
         "stream": _opt(Kind.BOOL),
         "timeout_ms": _opt(Kind.TIMEOUT),
         "deferred_tool_results": _opt(Kind.MAP),
+        "model": _opt(Kind.MAP_OR_NAME),
+        "instructions": _opt(Kind.ANY),
+        "metadata": _opt(Kind.MAP),
+        "usage": _opt(Kind.MAP),
     },
     "complete": {
         "model": _f(Kind.MAP_OR_NAME),

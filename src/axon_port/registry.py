@@ -51,8 +51,15 @@ class ToolEntry:
     name: str
     fn: Callable[..., Any]
     description: str | None
-    #: Every call waits for a person's decision: the run ends with it in ``deferred``.
-    requires_approval: bool = False
+    #: pydantic-ai ``Tool`` options (``retries``, ``timeout``, ``strict``,
+    #: ``requires_approval``, ``sequential``, ``prepare``, ``metadata``).
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: The ``Tool`` options :func:`tool` accepts (``retries`` is ``Tool(max_retries=)``).
+TOOL_OPTIONS = frozenset(
+    {"retries", "timeout", "strict", "requires_approval", "sequential", "prepare", "metadata"}
+)
 
 
 @dataclass
@@ -90,11 +97,13 @@ class Registry:
         *,
         name: str | None = None,
         description: str | None = None,
-        requires_approval: bool = False,
+        **options: Any,
     ) -> ToolEntry:
-        """Register ``fn`` as a tool agents may select by name."""
-        entry = ToolEntry(name=name or fn.__name__, fn=fn, description=description,
-                          requires_approval=requires_approval)  # fmt: skip
+        """Register ``fn`` as a tool agents may select by name (``options``: ``TOOL_OPTIONS``)."""
+        unknown = sorted(set(options) - TOOL_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown tool option(s) {unknown} (allowed: {sorted(TOOL_OPTIONS)})")
+        entry = ToolEntry(name=name or fn.__name__, fn=fn, description=description, options=options)
         self.tools[entry.name] = entry
         return entry
 
@@ -137,27 +146,22 @@ def function(
 def tool(fn: F, /) -> F: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, requires_approval: bool = False
+    *, name: str | None = None, description: str | None = None, **options: Any
 ) -> Callable[[F], F]: ...
 def tool(
-    fn: Any = None,
-    /,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    requires_approval: bool = False,
+    fn: Any = None, /, *, name: str | None = None, description: str | None = None, **options: Any
 ) -> Any:
     """Decorator: register a Python tool that agent specs can name.
 
     The function may take a ``pydantic_ai.RunContext`` first (its ``deps`` are the
     run's ``deps``); its other parameters' type hints and docstring become the
-    tool's JSON schema and description. With ``requires_approval=True`` a call ends
-    the run with the call in ``deferred.approvals`` until the client approves it.
+    tool's JSON schema and description. ``options`` are pydantic-ai ``Tool`` options:
+    ``retries``, ``timeout`` (seconds), ``strict``, ``requires_approval``,
+    ``sequential``, ``prepare``, ``metadata``.
     """
 
     def deco(f: F) -> F:
-        REGISTRY.add_tool(f, name=name, description=description,
-                          requires_approval=requires_approval)  # fmt: skip
+        REGISTRY.add_tool(f, name=name, description=description, **options)
         return f
 
     return deco(fn) if fn is not None else deco

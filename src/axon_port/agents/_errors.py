@@ -13,6 +13,7 @@ other ``UnexpectedModelBehavior``               ``unexpected_model_behavior``  n
 ``ModelHTTPError`` / ``ModelAPIError``          ``model_http_error``        429, 5xx, overload,
                                                                             connection: yes
 a Python tool raised / remote tool ``error``    ``tool_error``              no
+a tool timed out, its retries used up           ``tool_timeout``            no
 ``RunTimedOut`` / ``RunCancelled``              ``timeout`` / ``cancelled`` no
 ``UserError`` (misuse, e.g. bad history)        ``bad_request``             no
 a content part failed (download, SSRF guard,    ``bad_request``             no
@@ -24,7 +25,6 @@ Anything else is not mapped here and becomes ``internal`` at the dispatcher.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pydantic
@@ -106,37 +106,10 @@ def _map(exc: BaseException, validation_errors: list[dict[str, Any]] | None) -> 
         return _unexpected(exc, validation_errors)
     if isinstance(exc, pai.UserError):
         return AxonError(exc.message, kind="bad_request")
-    tool = _raising_tool(exc)
-    if tool is not None:
-        return AxonError(
-            f"tool {tool!r} failed: {type(exc).__name__}: {exc}",
-            kind="tool_error",
-            details={"tool": tool, "type": type(exc).__name__, "error": str(exc)},
-        )
     return None
 
 
-def _raising_tool(exc: BaseException) -> str | None:
-    """The tool whose body raised ``exc``, if one did, else ``None``.
-
-    Tools of spec agents are wrapped (``ToolExecutionError``), but those of an
-    ``Agent`` registered from Python are the user's own: pydantic-ai runs every
-    tool in ``ToolManager.execute_tool_call``, so the traceback tells. Should a
-    pydantic-ai release rename that frame, this degrades to ``internal``.
-    """
-    tb = exc.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_name == "execute_tool_call" and code.co_filename.endswith(_TOOL_MANAGER):
-            call = getattr(tb.tb_frame.f_locals.get("validated"), "call", None)
-            name = getattr(call, "tool_name", None)
-            if isinstance(name, str):
-                return name
-        tb = tb.tb_next
-    return None
-
-
-_TOOL_MANAGER = os.path.join("pydantic_ai", "tool_manager.py")
+_TIMED_OUT = "Timed out after"
 
 
 def _model_api_error(exc: pai.ModelAPIError) -> AxonError:
@@ -196,6 +169,13 @@ def _unexpected(
             f"{exc.message}: the output did not match output_schema",
             kind="validation_error",
             details={"errors": validation_errors},
+        )
+    if exhausted and cause is not None and _TIMED_OUT in str(cause):
+        # pydantic-ai turns a tool timeout into a "Timed out after N seconds." retry
+        return AxonError(
+            f"{exc.message}: {_TIMED_OUT.lower()} {str(cause).split(_TIMED_OUT, 1)[1].strip()}",
+            kind="tool_timeout",
+            details={"last_error": str(cause)},
         )
     if exhausted:
         details: dict[str, Any] = {}

@@ -153,10 +153,16 @@ class RemoteToolDef:
     validator: Validator
     #: ``requires_approval: true``: a call ends the run in ``deferred.approvals``.
     requires_approval: bool = False
+    #: pydantic-ai ``Tool`` options: a call unanswered after ``timeout_ms`` is a
+    #: "Timed out" retry, exactly like pydantic-ai's own tool timeouts.
+    timeout_ms: float | None = None
+    retries: int | None = None
+    strict: bool | None = None
+    sequential: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The tool as ``describe`` and the normalised spec show it."""
-        out = {
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "parameters": self.parameters,
@@ -164,6 +170,11 @@ class RemoteToolDef:
         }
         if self.requires_approval:
             out["requires_approval"] = True
+        for key in ("timeout_ms", "retries", "strict"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.sequential:
+            out["sequential"] = True
         return out
 
 
@@ -191,10 +202,16 @@ def remote_tool(defn: RemoteToolDef) -> Tool[Any]:
             raise RuntimeError(f"remote tool {defn.name!r} called outside a worker run")
         return await state.call_remote(defn.name, ctx.tool_call_id or defn.name, args)
 
-    return Tool.from_schema(
+    tool = Tool.from_schema(
         call_remote,
         name=defn.name,
         description=defn.description,
         json_schema=defn.parameters,
         takes_ctx=True,
+        sequential=defn.sequential,
     )
+    # from_schema takes no other options; these are public Tool attributes.
+    tool.max_retries = defn.retries
+    tool.strict = defn.strict
+    tool.timeout = None if defn.timeout_ms is None else defn.timeout_ms / 1000
+    return tool

@@ -1,65 +1,66 @@
 """Agent specs (plain data from the client) → cached pydantic-ai ``Agent``s.
 
-Theory of operation: :func:`build_spec_agent` checks every key of a spec
-(unknown or mistyped keys are a ``BadRequest`` naming the key), normalises it
-(atoms → binaries, ``result_type`` shorthand → ``output_schema``) and builds one
-``Agent``. The agent is built once per distinct spec and shared by all runs, so
-per-run data (the frame sender, pending remote calls, the last validation
-errors) lives in :data:`~axon_port.agents._remote.CURRENT_RUN`, never on the
-agent. Python tools are named from the registry only, so the model can call
-nothing the spec did not give it.
+Theory of operation: a spec is pydantic-ai's ``AgentSpec`` in its dict form
+plus axon_port's extension keys (:data:`EXTENSION_KEYS`, and a ``model`` that
+may be a map: see ``_models``). :func:`build_spec_agent` rejects unknown keys,
+validates the ``AgentSpec`` part with ``AgentSpec.model_validate`` (templates
+are checked against ``deps_schema``), and builds the agent with
+``Agent.from_spec``, giving it the model, output type and tools the extensions
+describe, and our :class:`~._mcp.SpecMCP` in place of ``MCP``. Any problem is a
+``BadRequest`` naming the path of the bad key. The agent is built once per
+distinct spec and shared by all runs, so per-run data lives in
+:data:`~axon_port.agents._remote.CURRENT_RUN`, never on the agent.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast, get_args
+from typing import TYPE_CHECKING, Any
 
-from pydantic_ai import Agent, DeferredToolRequests, ModelRetry, RunContext, Tool
+from pydantic import ValidationError
+from pydantic_ai import Agent, DeferredToolRequests, ModelRetry, RunContext
 from pydantic_ai import exceptions as pai
-from pydantic_ai._agent_graph import EndStrategy
-from pydantic_ai.agent import AgentRetries
+from pydantic_ai.agent.spec import AgentSpec
+from pydantic_ai.models.test import TestModel
 
-from axon_port.agents._errors import ToolExecutionError
+from axon_port.agents._mcp import SpecMCP
 from axon_port.agents._messages import plain
 from axon_port.agents._models import build_model
 from axon_port.agents._outputs import OutputPlan, plan_output
-from axon_port.agents._remote import CURRENT_RUN, RemoteToolDef, remote_tool
+from axon_port.agents._remote import CURRENT_RUN, RemoteToolDef
 from axon_port.agents._schema import (
     SchemaOutput,
     coerce_integers,
     compile_validator,
     errors_text,
+    schema_errors,
     shorthand_to_schema,
 )
-from axon_port.errors import BadRequest
-from axon_port.registry import Registry, ToolEntry
+from axon_port.agents._tools import spec_tools
+from axon_port.errors import AxonError, BadRequest
+from axon_port.registry import Registry
 
-__all__ = ["SPEC_KEYS", "BuiltAgent", "build_python_agent", "build_spec_agent", "spec_key"]
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
-SPEC_KEYS = frozenset(
-    {
-        "model",
-        "instructions",
-        "system_prompt",
-        "tools",
-        "output_schema",
-        "output_mode",
-        "result_type",
-        "retries",
-        "end_strategy",
-        "model_settings",
-        "name",
-        "description",
-    }
-)
-_END_STRATEGIES = frozenset(get_args(EndStrategy))
-# pydantic-ai passes these through unchanged; anything else escaping a tool is tagged.
-_TOOL_CONTROL = (ModelRetry, pai.ToolFailed, pai.CallDeferred, pai.ApprovalRequired)
+__all__ = [
+    "AGENT_SPEC_KEYS",
+    "EXTENSION_KEYS",
+    "BuiltAgent",
+    "build_python_agent",
+    "build_spec_agent",
+    "spec_key",
+]
+
+#: The keys of pydantic-ai's ``AgentSpec`` (``$schema`` is its alias of ``json_schema_path``).
+AGENT_SPEC_KEYS = frozenset(f.alias or n for n, f in AgentSpec.model_fields.items())
+#: axon_port's own keys (``model`` may also be one of the model maps of ``_models``).
+EXTENSION_KEYS = frozenset({"tools", "result_type", "system_prompt", "output_mode"})
+CUSTOM_CAPABILITIES = (SpecMCP,)
 
 
 @dataclass
@@ -73,6 +74,9 @@ class BuiltAgent:
     key: str
     output: SchemaOutput | None = None
     remote_tools: dict[str, RemoteToolDef] = field(default_factory=dict)
+    deps_validator: Validator | None = None
+    _stack: contextlib.AsyncExitStack | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: The output type without the ``DeferredToolRequests`` marker (for ``describe``).
     output_type: Any = None
 
@@ -86,6 +90,53 @@ class BuiltAgent:
         except Exception:  # an exotic Python output type: describe the rest
             out["output_schema"] = None
         return out
+
+    def check_deps(self, deps: Any) -> None:
+        """``BadRequest`` unless ``deps`` satisfy the spec's ``deps_schema``."""
+        if self.deps_validator is None:
+            return
+        errors = schema_errors(self.deps_validator, deps)
+        if errors:
+            raise BadRequest(
+                f"run.deps do not match the agent's deps_schema:\n{errors_text(errors)}",
+                details={"errors": errors},
+            )
+
+    async def start(self) -> None:
+        """Enter the agent once (starts its MCP servers); ``mcp_error`` if one cannot start."""
+        async with self._lock:
+            if self._stack is not None:
+                return
+            stack = contextlib.AsyncExitStack()
+            try:
+                await stack.enter_async_context(self.agent)
+            except Exception as exc:
+                await _quiet_close(stack)
+                raise AxonError(
+                    f"agent {self.name!r}: an MCP server (or the model) failed to start: "
+                    f"{type(exc).__name__}: {_root_message(exc)}",
+                    kind="mcp_error",
+                    details={"agent": self.name, "type": type(exc).__name__},
+                ) from None
+            self._stack = stack
+
+    async def stop(self) -> None:
+        """Leave the agent (stops its MCP servers); safe to call more than once."""
+        async with self._lock:
+            stack, self._stack = self._stack, None
+        if stack is not None:
+            await _quiet_close(stack)
+
+
+async def _quiet_close(stack: contextlib.AsyncExitStack) -> None:
+    with contextlib.suppress(Exception):
+        await stack.aclose()
+
+
+def _root_message(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _root_message(exc.exceptions[0])
+    return str(exc) or repr(exc)
 
 
 def spec_key(spec: Any) -> str:
@@ -103,46 +154,53 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
     if not isinstance(raw, Mapping):
         raise BadRequest("spec must be a map")
     spec = plain(raw)
-    unknown = sorted(k for k in spec if k not in SPEC_KEYS)
+    allowed = AGENT_SPEC_KEYS | EXTENSION_KEYS
+    unknown = sorted(str(k) for k in spec if k not in allowed)
     if unknown:
         raise BadRequest(
-            f"spec: unknown key(s) {', '.join(map(str, unknown))}",
-            details={"unknown": unknown, "allowed": sorted(SPEC_KEYS)},
+            f"spec: unknown key(s) {', '.join(unknown)}",
+            details={"unknown": unknown, "allowed": sorted(allowed)},
         )
-    normalised: dict[str, Any] = {}
     model = build_model(spec.get("model"), where="spec.model")
-    normalised["model"] = spec.get("model", "test")
-
-    tools, remote = _tools(spec.get("tools"), registry, normalised)
-    kwargs: dict[str, Any] = {}
-    for key in ("instructions", "system_prompt", "name", "description"):
-        if spec.get(key) is not None:
-            kwargs[key] = normalised[key] = _text(spec[key], key)
-    if "retries" in spec:
-        kwargs["retries"] = normalised["retries"] = _retries(spec["retries"])
-    if "end_strategy" in spec:
-        if spec["end_strategy"] not in _END_STRATEGIES:
-            raise BadRequest(f"spec.end_strategy must be one of {sorted(_END_STRATEGIES)}")
-        kwargs["end_strategy"] = normalised["end_strategy"] = spec["end_strategy"]
-    if spec.get("model_settings") is not None:
-        if not isinstance(spec["model_settings"], dict):
-            raise BadRequest("spec.model_settings must be a map")
-        kwargs["model_settings"] = normalised["model_settings"] = spec["model_settings"]
-    kwargs.setdefault("name", name)
-
-    plan = _output(spec, normalised)
+    core = {k: v for k, v in spec.items() if k in AGENT_SPEC_KEYS and k != "model"}
+    plan = _output(spec)
     output = plan.check if plan is not None else None
+    if output is not None:
+        core["output_schema"] = output.schema
+    validated = _validate(core)
+    tools, remote, tool_names = spec_tools(spec.get("tools"), registry)
+    system_prompt = _text(spec["system_prompt"]) if spec.get("system_prompt") is not None else ()
+    deps_validator = None
+    if validated.deps_schema is not None:
+        deps_validator = compile_validator(validated.deps_schema, where="spec.deps_schema")
     output_type: Any = plan.output_type if plan is not None else str
-    # Tools needing approval, or raising CallDeferred/ApprovalRequired, end the run
-    # with DeferredToolRequests (the result's ``deferred``) instead of failing it.
     try:
-        agent: Agent[Any, Any] = Agent(
-            model, output_type=[output_type, DeferredToolRequests], tools=tools, **kwargs
+        agent: Agent[Any, Any] = Agent.from_spec(
+            validated,
+            model=model,
+            # Tools needing approval, or raising CallDeferred/ApprovalRequired, end the
+            # run with DeferredToolRequests (the result's ``deferred``), not an error.
+            output_type=[output_type, DeferredToolRequests],
+            system_prompt=system_prompt,
+            name=validated.name or name,
+            tools=tools,
+            custom_capability_types=CUSTOM_CAPABILITIES,
         )
-    except (pai.UserError, TypeError, ValueError) as exc:
-        raise BadRequest(f"spec: {exc}") from None
+    except (pai.UserError, ValidationError, TypeError, ValueError) as exc:
+        raise _capability_error(validated, exc) from None
     if plan is not None and output is not None:
         agent.output_validator(_output_check(output, plan.wrapped))
+
+    normalised = validated.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    normalised["model"] = spec.get("model", "test")
+    if spec.get("system_prompt") is not None:
+        normalised["system_prompt"] = spec["system_prompt"]
+    if spec.get("result_type") is not None:
+        normalised["result_type"] = spec["result_type"]
+    if spec.get("output_mode") is not None:
+        normalised["output_mode"] = spec["output_mode"]
+    if tool_names:
+        normalised["tools"] = tool_names
     return BuiltAgent(
         name=name,
         agent=agent,
@@ -150,37 +208,90 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
         key=spec_key(spec),
         output=output,
         remote_tools=remote,
+        deps_validator=deps_validator,
         output_type=output_type,
     )
 
 
-def _text(value: Any, key: str) -> str:
+def _validate(core: dict[str, Any]) -> AgentSpec:
+    """``AgentSpec.model_validate``, templates checked against ``deps_schema``."""
+    retries = core.get("retries")
+    if isinstance(retries, dict) and not set(retries) <= {"tools", "output"}:
+        extra = sorted(set(retries) - {"tools", "output"})
+        raise BadRequest(f"spec.retries: unknown key(s) {extra} (allowed: output, tools)")
+    deps_schema = core.get("deps_schema")
+    context = {
+        "deps_type": None,
+        "deps_schema": deps_schema if isinstance(deps_schema, dict) else None,
+    }
+    try:
+        return AgentSpec.model_validate(core, context=context)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+    except (pai.UserError, ValueError, TypeError) as exc:  # e.g. a template that does not compile
+        raise BadRequest(f"spec: {exc}") from None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = "spec"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _validation_error(exc: ValidationError) -> BadRequest:
+    """One message for pydantic's errors; the path is the key they share (a union's
+    alternatives each add their own tag to the location)."""
+    raw = exc.errors()
+    errors = [{"path": _path(e["loc"]), "message": e["msg"], "type": e["type"]} for e in raw]
+    first_key = raw[0]["loc"][:1]
+    locs = [e["loc"] for e in raw if e["loc"][:1] == first_key]
+    common: list[int | str] = []
+    for parts in zip(*locs, strict=False):
+        if any(p != parts[0] for p in parts):
+            break
+        common.append(parts[0])
+    if len(locs) == 1:
+        common = list(locs[0])
+    messages = "; or ".join(dict.fromkeys(e["msg"] for e in raw if e["loc"][:1] == first_key))
+    return BadRequest(f"{_path(tuple(common))}: {messages}", details={"errors": errors})
+
+
+def _capability_error(validated: AgentSpec, exc: Exception) -> BadRequest:
+    """The error of building the agent, naming the capability that failed if one did."""
+    message = exc.message if isinstance(exc, pai.UserError) else str(exc)
+    for i, cap in enumerate(validated.capabilities):
+        one = AgentSpec(capabilities=[cap])
+        try:
+            Agent.from_spec(one, model=TestModel(), custom_capability_types=CUSTOM_CAPABILITIES)
+        except (pai.UserError, ValidationError, TypeError, ValueError) as cap_exc:
+            if isinstance(cap_exc, ValidationError):
+                message = "; ".join(f"{_path(e['loc'])[5:] or '.'}: {e['msg']}"
+                                    for e in cap_exc.errors())  # fmt: skip
+            elif isinstance(cap_exc, pai.UserError):
+                message = cap_exc.message
+            else:
+                message = str(cap_exc)
+            return BadRequest(
+                f"spec.capabilities[{i}] ({cap.name}): {message}",
+                details={"path": f"spec.capabilities[{i}]", "capability": cap.name},
+            )
+    return BadRequest(f"spec: {message}")
+
+
+def _text(value: Any) -> str | list[str]:
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "\n\n".join(value)
-    raise BadRequest(f"spec.{key} must be a binary (or a list of binaries)")
+        return [str(v) for v in value]
+    raise BadRequest("spec.system_prompt must be a binary (or a list of binaries)")
 
 
-def _retries(value: Any) -> int | AgentRetries:
-    if type(value) is int and value >= 0:
-        return value
-    if (
-        isinstance(value, dict)
-        and value
-        and set(value) <= {"tools", "output"}
-        and all(type(v) is int and v >= 0 for v in value.values())
-    ):
-        return cast(AgentRetries, dict(value))
-    raise BadRequest("spec.retries must be a non-negative integer or %{tools: n, output: m}")
-
-
-def _output(spec: dict[str, Any], normalised: dict[str, Any]) -> OutputPlan | None:
+def _output(spec: dict[str, Any]) -> OutputPlan | None:
     if spec.get("output_schema") is not None and spec.get("result_type") is not None:
         raise BadRequest("spec: give output_schema or result_type, not both")
     if spec.get("result_type") is not None:
         schema = shorthand_to_schema(spec["result_type"], where="spec.result_type")
-        normalised["result_type"] = spec["result_type"]
         where = "spec.result_type"
     elif spec.get("output_schema") is not None:
         schema = spec["output_schema"]
@@ -189,11 +300,7 @@ def _output(spec: dict[str, Any], normalised: dict[str, Any]) -> OutputPlan | No
         if spec.get("output_mode") is not None:
             raise BadRequest("spec.output_mode needs an output_schema or result_type")
         return None
-    plan = plan_output(schema, spec.get("output_mode"), where=where)
-    normalised["output_schema"] = schema
-    if spec.get("output_mode") is not None:
-        normalised["output_mode"] = spec["output_mode"]
-    return plan
+    return plan_output(schema, spec.get("output_mode"), where=where)
 
 
 def _output_check(output: SchemaOutput, wrapped: bool) -> Callable[[RunContext[Any], Any], Any]:
@@ -212,109 +319,3 @@ def _output_check(output: SchemaOutput, wrapped: bool) -> Callable[[RunContext[A
         return value
 
     return check_output_schema
-
-
-def _tools(
-    value: Any, registry: Registry, normalised: dict[str, Any]
-) -> tuple[list[Tool[Any]], dict[str, RemoteToolDef]]:
-    if value is None:
-        return [], {}
-    if not isinstance(value, list):
-        raise BadRequest("spec.tools must be a list")
-    tools: list[Tool[Any]] = []
-    remote: dict[str, RemoteToolDef] = {}
-    names: list[Any] = []
-    for i, item in enumerate(value):
-        where = f"spec.tools[{i}]"
-        if isinstance(item, str):
-            entry = registry.tools.get(item)
-            if entry is None:
-                known = ", ".join(sorted(registry.tools)) or "none"
-                raise BadRequest(f"{where}: no Python tool named {item!r} (registered: {known})")
-            tools.append(_python_tool(entry))
-            names.append(item)
-        elif isinstance(item, dict):
-            defn = _remote_def(item, where)
-            remote[defn.name] = defn
-            tools.append(remote_tool(defn))
-            names.append(defn.describe())
-        else:
-            raise BadRequest(f"{where} must be a tool name or a remote tool map")
-    seen = [t.name for t in tools]
-    dupes = sorted({n for n in seen if seen.count(n) > 1})
-    if dupes:
-        raise BadRequest(f"spec.tools: duplicate tool name(s) {dupes}")
-    normalised["tools"] = names
-    return tools, remote
-
-
-def _remote_def(item: dict[str, Any], where: str) -> RemoteToolDef:
-    allowed = {"name", "description", "parameters", "remote", "requires_approval"}
-    unknown = sorted(k for k in item if k not in allowed)
-    if unknown:
-        raise BadRequest(f"{where}: unknown key(s) {unknown} (allowed: {sorted(allowed)})")
-    if item.get("remote") is not True:
-        raise BadRequest(
-            f"{where}: a tool map declares a client tool and needs remote: true"
-            " (name Python tools by binary)"
-        )
-    name = item.get("name")
-    if not isinstance(name, str) or not name:
-        raise BadRequest(f"{where}.name must be a non-empty binary")
-    description = item.get("description")
-    if description is not None and not isinstance(description, str):
-        raise BadRequest(f"{where}.description must be a binary")
-    params = item.get("parameters") or {"type": "object", "properties": {}}
-    validator = compile_validator(params, where=f"{where}.parameters")
-    if params.get("type") != "object":
-        raise BadRequest(f'{where}.parameters must describe an object ("type": "object")')
-    approval = item.get("requires_approval", False)
-    if not isinstance(approval, bool):
-        raise BadRequest(f"{where}.requires_approval must be a boolean")
-    return RemoteToolDef(name, description, dict(params), validator, requires_approval=approval)
-
-
-def _python_tool(entry: ToolEntry) -> Tool[Any]:
-    """The registered function as a tool; its failures are tagged ``tool_error``."""
-    fn = entry.fn
-    if inspect.iscoroutinefunction(fn):
-
-        @functools.wraps(fn)
-        async def run_async(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await fn(*args, **kwargs)
-            except _TOOL_CONTROL:
-                raise
-            except Exception as exc:
-                raise ToolExecutionError(entry.name, exc) from exc
-
-        wrapped: Callable[..., Any] = run_async
-    else:
-
-        @functools.wraps(fn)
-        def run_sync(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except _TOOL_CONTROL:
-                raise
-            except Exception as exc:
-                raise ToolExecutionError(entry.name, exc) from exc
-
-        wrapped = run_sync
-    return Tool(
-        wrapped,
-        name=entry.name,
-        description=entry.description,
-        requires_approval=entry.requires_approval,
-    )
-
-
-def python_tool_schema(entry: ToolEntry) -> dict[str, Any]:
-    """A registered tool as ``describe`` lists it (name, description, JSON Schema)."""
-    tool_def = Tool(entry.fn, name=entry.name, description=entry.description).tool_def
-    return {
-        "name": entry.name,
-        "description": tool_def.description,
-        "parameters": tool_def.parameters_json_schema,
-        "remote": False,
-    }

@@ -204,7 +204,7 @@ async def _serve(config: WorkerConfig, in_fd: int, out_fd: int) -> int:
     await worker.stopped.wait()
     # drain() has answered every id; the shutdown reply itself may still be leaving.
     try:
-        await asyncio.wait_for(worker.dispatcher.wait_idle(), 1.0)
+        await asyncio.wait_for(worker.dispatcher.wait_idle(), 0.2)
     except TimeoutError:
         worker.dispatcher.abandon_all("shutdown")
     logging.getLogger().removeHandler(handler)

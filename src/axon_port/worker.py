@@ -41,6 +41,8 @@ __all__ = ["PROTOCOL_VERSION", "Worker", "WorkerConfig"]
 logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
+#: How long cancelled work may take to unwind at shutdown before it is abandoned.
+UNWIND_GRACE = 0.75
 CAPABILITIES = [
     "ping", "call", "cancel", "describe", "shutdown", "stats", "set_log_level",
     "define_agent", "run", "complete", "tool_result", "stream", "remote_tools",
@@ -332,9 +334,9 @@ class Worker:
     async def drain(self, grace: float, *, exclude: int | None = None) -> int:
         """Stop accepting, let in-flight work finish for ``grace`` s, cancel the rest.
 
-        Returns the number cancelled. Work that has not unwound 1 s after its
+        Returns the number cancelled. Work that has not unwound 0.75 s after its
         cancellation is answered ``shutdown`` at once (:meth:`Dispatcher.abandon_all`),
-        so this always returns within ``grace + 1`` s."""
+        so this always returns within ``grace + 0.75`` s."""
         d = self.dispatcher
         d.accepting = False
         try:
@@ -343,7 +345,9 @@ class Worker:
         except TimeoutError:
             n = d.cancel_all("shutdown", exclude=exclude)
         try:
-            await asyncio.wait_for(d.wait_idle(exclude=exclude), 1.0)
+            # 0.75 s to unwind: with the flush and teardown, the process is gone
+            # within grace + 1 s.
+            await asyncio.wait_for(d.wait_idle(exclude=exclude), UNWIND_GRACE)
         except TimeoutError:
             keep = d.inflight.pop(exclude, None) if exclude is not None else None
             stuck = d.abandon_all("shutdown")

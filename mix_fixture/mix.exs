@@ -19,7 +19,6 @@ defmodule AxonPort.MixProject do
       start_permanent: Mix.env() == :prod,
       deps: [],
       aliases: aliases(),
-      dialyzer: [plt_add_apps: [:mix, :ex_unit]],
       package: [files: ~w(lib priv mix.exs)]
     ]
   end

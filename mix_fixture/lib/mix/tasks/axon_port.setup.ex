@@ -104,9 +104,12 @@ defmodule Mix.Tasks.AxonPort.Setup do
       spec ->
         path = Path.expand(spec, project_root())
 
-        if File.exists?(path),
-          do: {"axon_port#{extras} @ file://#{path}", tree_hash(path)},
-          else: {spec <> extras, nil}
+        cond do
+          File.exists?(path) -> {"axon_port#{extras} @ file://#{path}", tree_hash(path)}
+          # a requirement such as "axon_port==0.1.0": the extras go after the name
+          extras != "" -> {String.replace(spec, ~r/^[A-Za-z0-9_.-]+/, "\\0#{extras}"), nil}
+          true -> {spec, nil}
+        end
     end
   end
 

@@ -325,7 +325,7 @@ defmodule AxonPort.Worker do
       {:ok, state}
     else
       {:error, reason} ->
-        Launch.close_and_reap(state)
+        close_and_reap(state)
         {:stop, reason}
     end
   end
@@ -422,9 +422,13 @@ defmodule AxonPort.Worker do
   def terminate(reason, state) do
     Direct.unpublish(self())
     Pending.fail_all({:worker_exit, shutdown_reason(reason)}, state)
-    Launch.close_and_reap(state)
+    close_and_reap(state)
     :ok
   end
+
+  # Launch.close_and_reap/1 takes exactly these keys.
+  defp close_and_reap(state),
+    do: Launch.close_and_reap(Map.take(state, [:port, :os_pid, :kill_grace]))
 
   defp shutdown_reason({:shutdown, {:worker_exit, _} = r}), do: elem(r, 1)
   defp shutdown_reason(reason), do: reason

@@ -25,7 +25,8 @@ defmodule AxonPort.Worker.Wire do
   Returns `false` if the port is already closed: the `exit_status` / `EXIT`
   message that follows is what reports the worker's end.
   """
-  @spec send_frame(%{port: port()}, binary()) :: boolean()
+  @spec send_frame(%{required(:port) => port(), optional(atom()) => term()}, binary()) ::
+          boolean()
   def send_frame(%{port: port}, frame) do
     Port.command(port, frame)
   rescue
@@ -33,6 +34,7 @@ defmodule AxonPort.Worker.Wire do
   end
 
   @doc "Writes a `cancel` frame for request `id`."
-  @spec send_cancel(%{port: port()}, integer()) :: boolean()
+  @spec send_cancel(%{required(:port) => port(), optional(atom()) => term()}, integer()) ::
+          boolean()
   def send_cancel(state, id), do: send_frame(state, encode(%{op: :cancel, target: id}))
 end

@@ -5,7 +5,8 @@ defmodule AxonPort.Spec do
   An Elixir definition is a map or keyword list with the wire keys of the
   contract (`model`, `instructions` / `system_prompt`, `tools`, `result_type` /
   `output_schema`, `retries`, `end_strategy`, `model_settings`, `name`,
-  `description`) plus two that stay in Elixir:
+  `description`, and pydantic-ai's AgentSpec keys `capabilities`, `tool_timeout`,
+  `metadata`, `deps_schema`, sent through unchanged) plus two that stay in Elixir:
 
     * `deps` — default run dependencies, merged under each run's `:deps`;
     * a tool's `handler` — where the tool runs:
@@ -25,7 +26,8 @@ defmodule AxonPort.Spec do
   """
 
   @wire_keys ~w(model instructions system_prompt tools output_schema result_type retries
-                end_strategy model_settings name description)a
+                end_strategy model_settings name description capabilities tool_timeout
+                metadata deps_schema)a
 
   @default_parameters %{"type" => "object", "properties" => %{}, "additionalProperties" => true}
 
@@ -143,5 +145,7 @@ defmodule AxonPort.Spec do
       parameters: Map.get(t, :parameters, @default_parameters),
       remote: true
     }
+    # pydantic-ai Tool options of a remote tool, sent through unchanged
+    |> Map.merge(Map.take(t, [:timeout_ms, :retries, :strict, :sequential]))
   end
 end

@@ -158,7 +158,7 @@ def test_metadata_per_run_model_instructions_and_usage() -> None:
         "Instrumentation",
         "WebSearch",
         "WebFetch",
-    ],  # fmt: skip
+    ],
 )
 def test_capabilities_build_from_a_spec_and_run(capability: Any) -> None:
     if isinstance(capability, dict) and "PrefixTools" in capability:

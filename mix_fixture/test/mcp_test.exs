@@ -50,7 +50,9 @@ defmodule AxonPort.MCPTest do
         args: [@server, "--http", Integer.to_string(port)]
       ])
 
-    on_exit(fn -> kill_os(server) end)
+    # Port close gives stdin EOF only, which an HTTP server ignores: kill it by pid.
+    {:os_pid, os_pid} = Port.info(server, :os_pid)
+    on_exit(fn -> System.cmd("kill", ["-9", Integer.to_string(os_pid)]) end)
 
     eventually(
       fn ->
@@ -70,12 +72,5 @@ defmodule AxonPort.MCPTest do
 
     assert {:ok, %{output: "done", messages: messages}} = AxonPort.run(w, "web", "add")
     assert add_result(messages) == [42]
-  end
-
-  defp kill_os(port) do
-    case Port.info(port, :os_pid) do
-      {:os_pid, pid} -> System.cmd("kill", ["-9", Integer.to_string(pid)])
-      _ -> :ok
-    end
   end
 end

@@ -5,7 +5,8 @@ defmodule AxonPort.Spec do
   An Elixir definition is a map or keyword list with the wire keys of the
   contract (`model`, `instructions` / `system_prompt`, `tools`, `result_type` /
   `output_schema`, `retries`, `end_strategy`, `model_settings`, `name`,
-  `description`) plus two that stay in Elixir:
+  `description`, and pydantic-ai's AgentSpec keys `capabilities`, `tool_timeout`,
+  `metadata`, `deps_schema`, sent through unchanged) plus two that stay in Elixir:
 
     * `deps` — default run dependencies, merged under each run's `:deps`;
     * a tool's `handler` — where the tool runs:
@@ -25,7 +26,8 @@ defmodule AxonPort.Spec do
   """
 
   @wire_keys ~w(model instructions system_prompt tools output_schema result_type retries
-                end_strategy model_settings name description)a
+                end_strategy model_settings name description capabilities tool_timeout
+                metadata deps_schema)a
 
   @default_parameters %{"type" => "object", "properties" => %{}, "additionalProperties" => true}
 
@@ -137,14 +139,14 @@ defmodule AxonPort.Spec do
   defp tool(other), do: raise(ArgumentError, "invalid tool #{inspect(other)}")
 
   defp remote_tool(t, name) do
-    wire = %{
+    %{
       name: name,
       description: to_string(Map.get(t, :description, "")),
       parameters: Map.get(t, :parameters, @default_parameters),
       remote: true
     }
-
-    # A call waits for a person's decision (AxonPort.Approvals).
-    if Map.get(t, :requires_approval), do: Map.put(wire, :requires_approval, true), else: wire
+    # pydantic-ai Tool options of a remote tool, sent through unchanged; with
+    # requires_approval a call waits for a person's decision (AxonPort.Approvals).
+    |> Map.merge(Map.take(t, [:timeout_ms, :retries, :strict, :sequential, :requires_approval]))
   end
 end

@@ -10,8 +10,9 @@ decoded JSON body) in ``server.requests``. A reply is one of:
 * ``error(429, "slow down")`` — an error status with an OpenAI-style error body
   (``retry-after-ms: 1`` so client retries are instant);
 
-When the request asks for ``"stream": true``, text and tool calls are sent as
-server-sent events in small chunks, ending with ``data: [DONE]``. With no reply
+POSTs to ``/v1/responses`` (the Responses API) are answered with a text
+response (not streamed). When a chat request asks for ``"stream": true``, text
+and tool calls are sent as server-sent events in small chunks, ending with ``data: [DONE]``. With no reply
 left the server answers 500, so a test never hangs on a missing script entry.
 """
 
@@ -98,7 +99,8 @@ class OpenAILoopback:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                if not self.path.endswith("/chat/completions"):
+                responses = self.path.endswith("/responses")
+                if not (responses or self.path.endswith("/chat/completions")):
                     self._json(404, {"error": {"message": "not found", "type": "not_found"}})
                     return
                 reply = server._next(body)
@@ -114,6 +116,8 @@ class OpenAILoopback:
                         },
                         {"retry-after-ms": "1"},
                     )
+                elif responses:
+                    self._json(200, server._response(reply))
                 elif body.get("stream"):
                     self._sse(reply)
                 else:
@@ -142,6 +146,37 @@ class OpenAILoopback:
                 self.close_connection = True
 
         return Handler
+
+    def _response(self, reply: Reply) -> dict[str, Any]:
+        """A Responses API (``POST /v1/responses``) answer: text only, not streamed."""
+        return {
+            "id": "resp_loopback",
+            "object": "response",
+            "created_at": 0,
+            "model": self.model,
+            "status": "completed",
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_loopback",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [
+                        {"type": "output_text", "text": reply.text or "", "annotations": []}
+                    ],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": 9,
+                "output_tokens": 3,
+                "total_tokens": 12,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
 
     def _completion(self, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}

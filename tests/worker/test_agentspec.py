@@ -156,8 +156,6 @@ def test_metadata_per_run_model_instructions_and_usage() -> None:
         {"PrefixTools": {"prefix": "bank", "capability": "Toolset"}},
         "ToolSearch",
         "Instrumentation",
-        "WebSearch",
-        "WebFetch",
     ],
 )
 def test_capabilities_build_from_a_spec_and_run(capability: Any) -> None:
@@ -169,9 +167,8 @@ def test_capabilities_build_from_a_spec_and_run(capability: Any) -> None:
         async with worker() as w:
             await define(w, "c", {"capabilities": [capability]})
             reply = await w.request({"op": "run", "id": 1, "agent": "c", "prompt": "x"})
-            assert reply["type"] in ("result", "error"), reply
+            assert reply["type"] == "result", reply
             if isinstance(capability, dict):
-                assert reply["type"] == "result", reply
                 assert ("bank_add", "success") in outcomes(reply["messages"])
             await (await service(w)).aclose()
 

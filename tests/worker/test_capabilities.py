@@ -1,4 +1,5 @@
-"""Capabilities over the real provider path: ModelFallback across two loopback servers."""
+"""Capabilities over the real provider path: loopback servers speaking each provider's wire
+format (OpenAI Chat and Responses, Anthropic Messages) record what the model was sent."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pydantic_ai import models
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 from openai_loopback import OpenAILoopback, error, text
+from provider_loopback import AnthropicLoopback
+from provider_loopback import text as anthropic_text
 
 
 @pytest.fixture(autouse=True)
@@ -53,5 +56,93 @@ def test_model_fallback_moves_on_from_a_503_to_the_next_model(
                 assert reply["type"] == "result", reply
                 assert reply["output"] == "from the fallback"
                 assert reply["messages"][-1]["model_name"] == "backup-2"
+
+    run(main())
+
+
+def test_web_search_reaches_the_responses_api_as_its_native_tool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def main() -> None:
+        with OpenAILoopback(text("searched")) as server:
+            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+            async with worker() as w:
+                spec = {
+                    "model": "openai-responses:gpt-4o",
+                    "capabilities": [{"WebSearch": {"search_context_size": "high"}}],
+                }
+                await define(w, "ws", spec)
+                reply = await w.request({"op": "run", "id": 1, "agent": "ws", "prompt": "news?"})
+                assert reply["type"] == "result", reply
+                assert reply["output"] == "searched"
+            (body,) = server.requests
+            assert body["tools"] == [{"type": "web_search", "search_context_size": "high"}]
+
+    run(main())
+
+
+def test_web_fetch_reaches_anthropic_as_its_native_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def main() -> None:
+        with AnthropicLoopback(anthropic_text("fetched")) as server:
+            monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+            async with worker() as w:
+                spec = {"model": "anthropic:claude-loopback", "capabilities": ["WebFetch"]}
+                await define(w, "wf", spec)
+                reply = await w.request({"op": "run", "id": 1, "agent": "wf", "prompt": "read"})
+                assert reply["type"] == "result", reply
+                assert reply["output"] == "fetched"
+            ((_path, body, _headers),) = server.requests
+            assert [t["name"] for t in body["tools"]] == ["web_fetch"]
+            assert body["tools"][0]["type"].startswith("web_fetch_")
+
+    run(main())
+
+
+def test_web_fetch_on_a_model_without_it_is_a_bad_request_naming_the_local_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def main() -> None:
+        with OpenAILoopback(text("never")) as server:
+            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+            async with worker() as w:
+                spec = {"model": "openai-responses:gpt-4o", "capabilities": ["WebFetch"]}
+                await define(w, "wf", spec)
+                reply = await w.request({"op": "run", "id": 1, "agent": "wf", "prompt": "read"})
+                assert reply["type"] == "error", reply
+                assert reply["error"]["kind"] == "bad_request"
+                assert "WebFetchTool" in reply["error"]["message"]
+                assert "local" in reply["error"]["message"]
+                assert "traceback" not in (reply["error"]["details"] or {})
+            assert server.requests == []
+            assert (await w.request({"op": "ping", "id": 2}))["type"] == "pong"
+
+    run(main())
+
+
+def test_model_fallback_moves_from_openai_to_anthropic_on_a_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def main() -> None:
+        with (
+            OpenAILoopback(error(503, "overloaded")) as down,
+            AnthropicLoopback(anthropic_text("from claude")) as claude,
+        ):
+            monkeypatch.setenv("OPENAI_BASE_URL", down.base_url)
+            monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", claude.base_url)
+            async with worker() as w:
+                spec = {
+                    "model": "openai-chat:gpt-4o",
+                    "model_settings": {"max_tokens": 64},
+                    "capabilities": [{"ModelFallback": ["anthropic:claude-loopback"]}],
+                }
+                await define(w, "fb", spec)
+                reply = await w.request({"op": "run", "id": 1, "agent": "fb", "prompt": "hi"})
+                assert reply["type"] == "result", reply
+                assert reply["output"] == "from claude"
+                assert reply["messages"][-1]["model_name"] == "claude-loopback"
+            # The OpenAI SDK retries a 503 itself before pydantic-ai falls back.
+            assert len(down.requests) >= 1 and len(claude.requests) == 1
 
     run(main())

@@ -12,8 +12,9 @@ decoded JSON body) in ``server.requests``. A reply is one of:
 
 POSTs to ``/v1/responses`` (the Responses API) are answered with a text
 response (not streamed). When a chat request asks for ``"stream": true``, text
-and tool calls are sent as server-sent events in small chunks, ending with ``data: [DONE]``. With no reply
-left the server answers 500, so a test never hangs on a missing script entry.
+and tool calls are sent as server-sent events in small chunks, ending with
+``data: [DONE]``. With no reply left the server answers 500, so a test never
+hangs on a missing script entry.
 """
 
 from __future__ import annotations

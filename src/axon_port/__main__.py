@@ -202,13 +202,17 @@ async def _serve(config: WorkerConfig, in_fd: int, out_fd: int) -> int:
     if config.warm:
         worker.start_warmup()
     await worker.stopped.wait()
-    # drain() has answered every id; the shutdown reply itself may still be leaving.
+    # drain() has answered every id, so the agents' MCP servers can stop now, while
+    # the shutdown reply itself may still be leaving (bounded: exit stays within
+    # grace + 1 s).
+    closing = asyncio.ensure_future(worker.close_agents(0.25))
     try:
         await asyncio.wait_for(worker.dispatcher.wait_idle(), 0.2)
     except TimeoutError:
         worker.dispatcher.abandon_all("shutdown")
     logging.getLogger().removeHandler(handler)
     transport.flush_blocking()
+    await closing
     worker.close()
     return EXIT_OK
 

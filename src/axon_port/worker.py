@@ -331,6 +331,17 @@ class Worker:
         self.stopped.set()
         return {"output": {"cancelled": cancelled}}
 
+    async def close_agents(self, timeout: float) -> None:
+        """Stop the agents' MCP servers cleanly, within ``timeout`` s (the worker is
+        exiting; a stdio server that does not stop in time still dies with the worker,
+        through its parent-death signal)."""
+        if self._agents is None:
+            return
+        try:
+            await asyncio.wait_for(self._agents.aclose(), timeout)
+        except Exception:  # exiting anyway: the reason goes to stderr, not the wire
+            logger.warning("stopping the agents' MCP servers failed", exc_info=True)
+
     async def drain(self, grace: float, *, exclude: int | None = None) -> int:
         """Stop accepting, let in-flight work finish for ``grace`` s, cancel the rest.
 

@@ -147,3 +147,19 @@ def test_a_stdio_server_dies_with_a_sigkilled_worker() -> None:
         assert alive(pid)
         os.kill(c.pid, signal.SIGKILL)
         wait_gone(pid)
+
+
+@pytest.mark.parametrize("how", ["shutdown", "eof"])
+def test_a_worker_that_exits_leaves_no_stdio_server_behind(how: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "support")}
+    with PortClient.spawn("etf", ["--module", "fixture_functions", "--no-warm"], env=env) as c:
+        turns = [{"tool_calls": CALLS["tool_calls"][1:2]}, "done"]
+        one = {"model": {"provider": "script", "responses": turns}, "capabilities": [STDIO]}
+        reply = c.request({"op": "define_agent", "id": 1, "name": "k", "spec": one})
+        assert reply["type"] == "result", reply
+        pid = returns(c.request({"op": "run", "id": 2, "agent": "k", "prompt": "x"}))["server_pid"]
+        assert alive(pid)
+        if how == "shutdown":
+            assert c.request({"op": "shutdown", "id": 3})["type"] == "result"
+        assert c.close(timeout=10) == 0  # closes input (EOF) and waits for the exit
+        wait_gone(pid)

@@ -12,7 +12,8 @@ from pydantic_ai.agent.spec import AgentSpec
 
 SERVER = str(Path(__file__).parents[1] / "support" / "mcp_servers" / "calc_server.py")
 
-# From pydantic-ai's documentation (agent specs): a YAML spec.
+# A YAML spec in the documented format, on the test model (pydantic-ai's own documented
+# example runs against an Anthropic loopback in test_capabilities.py).
 DOC_YAML = """\
 model: test
 name: helper

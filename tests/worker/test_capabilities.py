@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from agents_fixtures import define, run, worker
 from pydantic_ai import models
+from pydantic_ai.agent.spec import AgentSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
@@ -144,5 +145,47 @@ def test_model_fallback_moves_from_openai_to_anthropic_on_a_503(
                 assert reply["messages"][-1]["model_name"] == "claude-loopback"
             # The OpenAI SDK retries a 503 itself before pydantic-ai falls back.
             assert len(down.requests) >= 1 and len(claude.requests) == 1
+
+    run(main())
+
+
+# pydantic-ai's documented spec example (docs "Agent Specs", "Defining a spec").
+DOCUMENTED_YAML = """\
+model: anthropic:claude-opus-4-6
+instructions: You are a helpful research assistant.
+model_settings:
+  max_tokens: 8192
+capabilities:
+  - WebSearch
+  - Thinking:
+      effort: high
+"""
+
+
+def test_pydantic_ais_documented_spec_runs_the_same_from_yaml_and_from_a_map(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    as_map = AgentSpec.from_text(DOCUMENTED_YAML).model_dump(
+        mode="json", by_alias=True, exclude_defaults=True
+    )
+
+    async def main() -> None:
+        with AnthropicLoopback(anthropic_text("found it")) as server:
+            monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+            async with worker() as w:
+                await define(w, "doc", as_map)
+                described = (await w.request({"op": "describe", "id": 1}))["output"]
+                (agent,) = [a for a in described["agents"] if a["name"] == "doc"]
+                assert agent["spec"] == as_map
+                reply = await w.request({"op": "run", "id": 2, "agent": "doc", "prompt": "q"})
+                assert reply["type"] == "result", reply
+                assert reply["output"] == "found it"
+            ((path, body, _headers),) = server.requests
+            assert path.endswith("/v1/messages") and body["model"] == "claude-opus-4-6"
+            assert body["max_tokens"] == 8192
+            assert "research assistant" in str(body["system"])
+            assert [t["name"] for t in body["tools"]] == ["web_search"]
+            assert "thinking" in body
 
     run(main())

@@ -6,15 +6,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from agents_fixtures import define, run, worker
-from pydantic_ai import models
+from agents_fixtures import define, run, tool_registry, worker
+from pydantic_ai import RunContext, models
 from pydantic_ai.agent.spec import AgentSpec
+from pydantic_ai.tools import ToolDefinition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
-from openai_loopback import OpenAILoopback, error, text
+from openai_loopback import OpenAILoopback, error, text, tool_call
 from provider_loopback import AnthropicLoopback
 from provider_loopback import text as anthropic_text
 
@@ -187,5 +189,48 @@ def test_pydantic_ais_documented_spec_runs_the_same_from_yaml_and_from_a_map(
             assert "research assistant" in str(body["system"])
             assert [t["name"] for t in body["tools"]] == ["web_search"]
             assert "thinking" in body
+
+    run(main())
+
+
+def test_tool_options_and_metadata_reach_pydantic_ai(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prepare`` hides a tool, ``strict`` reaches the provider, and spec and per-run
+    ``metadata`` reach the run (a tool reads them from its ``RunContext``)."""
+    reg = tool_registry()
+    seen: list[Any] = []
+
+    async def hide(ctx: RunContext[Any], tool_def: ToolDefinition) -> ToolDefinition | None:
+        return None
+
+    def hidden() -> str:
+        """Never offered: its prepare hides it."""
+        return "no"
+
+    def run_metadata(ctx: RunContext[Any]) -> str:
+        """The run's metadata."""
+        seen.append(ctx.metadata)
+        return "ok"
+
+    reg.add_tool(hidden, prepare=hide)
+    reg.add_tool(run_metadata, strict=True, sequential=True, retries=3)
+
+    async def main() -> None:
+        with OpenAILoopback(tool_call("run_metadata", {}), text("done")) as server:
+            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+            async with worker(registry=reg) as w:
+                spec = {
+                    "model": "openai-chat:gpt-4o",
+                    "tools": ["hidden", "run_metadata"],
+                    "metadata": {"team": "a"},
+                }
+                await define(w, "m", spec)
+                run_req = {"op": "run", "id": 1, "agent": "m", "prompt": "go",
+                           "metadata": {"ticket": 7}}  # fmt: skip
+                reply = await w.request(run_req)
+                assert reply["type"] == "result", reply
+            tools = [t["function"] for t in server.requests[0]["tools"]]
+            assert [t["name"] for t in tools] == ["run_metadata"]
+            assert tools[0].get("strict") is True
+        assert seen == [{"team": "a", "ticket": 7}]  # the spec's, merged with the run's
 
     run(main())

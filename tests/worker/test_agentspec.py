@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agents_fixtures import define, error_of, outcomes, run, service, worker
+from agents_fixtures import define, error_of, outcomes, run, service, tool_registry, worker
 from pydantic_ai.agent.spec import AgentSpec
 
 SERVER = str(Path(__file__).parents[1] / "support" / "mcp_servers" / "calc_server.py")
@@ -172,5 +173,30 @@ def test_capabilities_build_from_a_spec_and_run(capability: Any) -> None:
             if isinstance(capability, dict):
                 assert ("bank_add", "success") in outcomes(reply["messages"])
             await (await service(w)).aclose()
+
+    run(main())
+
+
+def test_a_python_tool_timeout_goes_back_to_the_model() -> None:
+    """``timeout`` is pydantic-ai's own: the model is told the call timed out."""
+    reg = tool_registry()
+
+    async def slow() -> str:
+        """Takes far longer than its timeout."""
+        await asyncio.sleep(30)
+        return "late"
+
+    reg.add_tool(slow, timeout=0.05, retries=1)
+    turns = [{"tool_calls": [{"tool": "slow", "args": {}, "id": "s1"}]}, "gave up"]
+
+    async def main() -> None:
+        async with worker(registry=reg) as w:
+            await define(w, "t", {"model": script(*turns), "tools": ["slow"]})
+            reply = await w.request({"op": "run", "id": 1, "agent": "t", "prompt": "x"})
+            assert reply["type"] == "result", reply
+            assert reply["output"] == "gave up"
+            told = [p["content"] for m in reply["messages"] for p in m["parts"]
+                    if p["part_kind"] in ("tool-return", "retry-prompt")]  # fmt: skip
+            assert told == ["Timed out after 0.05 seconds."]
 
     run(main())

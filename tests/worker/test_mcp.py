@@ -163,3 +163,36 @@ def test_a_worker_that_exits_leaves_no_stdio_server_behind(how: str) -> None:
             assert c.request({"op": "shutdown", "id": 3})["type"] == "result"
         assert c.close(timeout=10) == 0  # closes input (EOF) and waits for the exit
         wait_gone(pid)
+
+
+def test_mcp_python_and_remote_tools_answer_in_one_run() -> None:
+    remote = {
+        "name": "crm_note",
+        "description": "Write a note in the CRM (an Elixir tool).",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}},
+        "remote": True,
+    }
+    calls = {"tool_calls": [*CALLS["tool_calls"], {"tool": "crm_note", "args": {"text": "hi"},
+                                                   "id": "c4"}]}  # fmt: skip
+    one = {
+        "model": {"provider": "script", "responses": [calls, "done"]},
+        "capabilities": [STDIO],
+        "tools": ["customer_balance", remote],
+    }
+
+    async def main() -> None:
+        async with worker() as w:
+            await define(w, "mixed", one)
+            frame = {"op": "run", "id": 1, "agent": "mixed", "prompt": "x",
+                     "deps": {"customer_id": 1}}  # fmt: skip
+            await w.send(frame)
+            call = await w.wait_for(lambda f: f["type"] == "tool_call")
+            assert call["tool"] == "crm_note" and call["args"] == {"text": "hi"}
+            await w.send({"op": "tool_result", "id": 1, "call_id": call["call_id"], "ok": "noted"})
+            got = returns(await w.terminal(1))
+            assert got["add"] == 5 and got["customer_balance"] == 123.45
+            assert got["crm_note"] == "noted"
+            await (await service(w)).aclose()
+            wait_gone(got["server_pid"])
+
+    run(main())

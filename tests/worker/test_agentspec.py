@@ -200,3 +200,33 @@ def test_a_python_tool_timeout_goes_back_to_the_model() -> None:
             assert told == ["Timed out after 0.05 seconds."]
 
     run(main())
+
+
+def test_sequential_tools_never_overlap() -> None:
+    """pydantic-ai's ``sequential``: calls of the tool in one turn run one at a time
+    (without it, the four calls below run side by side and ``peak`` is 4)."""
+    reg = tool_registry()
+    active: list[int] = [0]
+    peak: list[int] = [0]
+
+    async def step(n: int) -> int:
+        """One step that must not run beside another."""
+        active[0] += 1
+        peak[0] = max(peak[0], active[0])
+        await asyncio.sleep(0.01)
+        active[0] -= 1
+        return n
+
+    reg.add_tool(step, sequential=True)
+    calls = [{"tool": "step", "args": {"n": i}, "id": f"s{i}"} for i in range(4)]
+
+    async def main() -> None:
+        async with worker(registry=reg) as w:
+            await define(w, "seq", {"model": script({"tool_calls": calls}, "done"),
+                                    "tools": ["step"]})  # fmt: skip
+            reply = await w.request({"op": "run", "id": 1, "agent": "seq", "prompt": "x"})
+            assert reply["type"] == "result", reply
+            assert outcomes(reply["messages"]).count(("step", "success")) == 4
+            assert peak[0] == 1
+
+    run(main())

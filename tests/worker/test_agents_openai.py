@@ -260,7 +260,7 @@ def test_only_allowed_base_urls_get_credentials_when_configured() -> None:
     run(main())
 
 
-def test_credentials_in_a_base_url_never_reach_log_frames_or_errors() -> None:
+def test_credentials_in_a_base_url_never_reach_log_frames_errors_or_history() -> None:
     async def main() -> None:
         with with_server(text("ok"), error(401, "bad key")) as server:
             url = server.base_url.replace("http://", "http://user:s3cr3tpw@")
@@ -274,12 +274,12 @@ def test_credentials_in_a_base_url_never_reach_log_frames_or_errors() -> None:
             assert ok["output"] == "ok"
             assert bad["type"] == "error"
             assert any(f["type"] == "log" and "HTTP Request" in f["message"] for f in w.received)
-            # Log frames, error frames and describe (run results carry the history,
-            # whose provider_url is pydantic-ai's own record of the request).
+            # Every frame: logs, errors, describe, and the history of run results
+            # (whose provider_url is pydantic-ai's record of the request, redacted).
+            assert ok["messages"][-1]["provider_url"].startswith("http://***@")
             for frame in [*w.received, described]:
-                if frame["type"] not in ("log", "error") and frame is not described:
-                    continue
                 assert "s3cr3tpw" not in repr(frame), frame
+                assert "sk-loopback" not in repr(frame), frame
                 assert "sk-loopback" not in repr(frame), frame
 
     run(main())

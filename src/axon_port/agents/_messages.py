@@ -21,6 +21,7 @@ import pydantic
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from pydantic_core import to_jsonable_python
 
+from axon_port._secrets import redact
 from axon_port.agents._history_cache import HistoryCache
 from axon_port.codecs import get_codec
 from axon_port.errors import BadRequest, EncodeError
@@ -89,4 +90,9 @@ def _validate(items: list[Any]) -> list[ModelMessage]:
 def dump_messages(messages: Sequence[ModelMessage]) -> list[Any]:
     """Messages as JSON-like data for the wire (what ``load_history`` accepts back)."""
     dumped: list[Any] = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
+    for message in dumped:
+        # A response records the URL it came from: credentials in it stay in the worker.
+        url = message.get("provider_url")
+        if url:
+            message["provider_url"] = redact(url)
     return dumped

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import zlib
 from typing import Any
 
+import msgpack
 import pytest
 
 from axon_port.codecs import DECODE_BUDGET_FACTOR, get_codec
@@ -79,6 +81,33 @@ def test_msgpack_amplification_is_bounded_by_the_budget() -> None:
         codec.decode(maps)
     ordinary: Any = {"k": ["x" * 100] * 5000, "n": list(range(100_000)), "m": [{"a": 1}] * 9000}
     assert codec.decode(codec.encode(ordinary)) == ordinary
+
+
+@pytest.mark.skipif(not SPEEDUPS_AVAILABLE, reason="the C accelerator is not built")
+def test_the_c_msgpack_budget_scan_charges_exactly_as_the_python_one() -> None:
+    from axon_port.codecs import _msgpack
+
+    def python_scan(data: bytes, budget: int) -> bool:
+        try:
+            _msgpack._check_budget(data, budget)
+        except FrameTooLarge:
+            return False
+        return True
+
+    rng = random.Random(2026)
+    for _ in range(5000):
+        if rng.random() < 0.4:  # arbitrary bytes, truncated lengths included
+            data = rng.randbytes(rng.randrange(1, 60))
+        else:
+            term: Any = [[] for _ in range(rng.randrange(50))] + [
+                {"a" * rng.randrange(40): b"x" * rng.randrange(300), "n": 2**40}
+                for _ in range(rng.randrange(5))
+            ]
+            data = msgpack.packb(term, use_bin_type=True)
+            if rng.random() < 0.3:
+                data = data[: rng.randrange(1, len(data) + 1)]
+        budget = rng.randrange(0, 4000)
+        assert _msgpack._c_within_budget(data, budget) == python_scan(data, budget), data
 
 
 def test_get_codec_without_a_frame_limit_is_unbounded() -> None:

@@ -1166,6 +1166,99 @@ etf_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 /* ------------------------------------------------------------------------- */
+/* msgpack decoded-size budget (the same scan as _msgpack._check_budget)      */
+
+/* The big-endian length of width ``w`` at ``pos + 1``, read from the bytes that are
+   there (as the Python scan's int.from_bytes of a possibly short slice does). */
+static uint64_t
+be_uint(const unsigned char *d, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t w)
+{
+    uint64_t n = 0;
+    for (Py_ssize_t i = pos + 1; i < pos + 1 + w && i < end; i++)
+        n = (n << 8) | d[i];
+    return n;
+}
+
+/* msgpack_within_budget(data, budget) -> bool: False when the payload would decode
+   past ``budget`` estimated bytes. One linear pass over the tokens, charged exactly
+   as the Python scan charges them; a malformed byte stops the scan (True: the
+   unpacker reports it). */
+static PyObject *
+msgpack_within_budget(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "msgpack_within_budget(data, budget)");
+        return NULL;
+    }
+    long long budget = PyLong_AsLongLong(args[1]);
+    if (budget == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf;
+    Py_ssize_t pos = 0, end = view.len;
+    int ok = 1;
+    while (pos < end) {
+        unsigned b = d[pos];
+        Py_ssize_t w;
+        uint64_t n;
+        if (b <= 0x7F || b >= 0xE0 || b == 0xC0 || b == 0xC2 || b == 0xC3) {
+            pos += 1;
+            continue;
+        }
+        if (b <= 0x8F) {
+            budget -= 64 + 48 * (long long)(b & 0x0F);
+            pos += 1;
+        }
+        else if (b <= 0x9F) {
+            budget -= 64 + 8 * (long long)(b & 0x0F);
+            pos += 1;
+        }
+        else if (b <= 0xBF) {
+            n = b & 0x1F;
+            budget -= 48 + (long long)n;
+            pos += 1 + (Py_ssize_t)n;
+        }
+        else if ((b >= 0xCA && b <= 0xD3)) {
+            static const Py_ssize_t widths[] = {4, 8, 1, 2, 4, 8, 1, 2, 4, 8};
+            budget -= 32;
+            pos += 1 + widths[b - 0xCA];
+        }
+        else if (b == 0xC4 || b == 0xC5 || b == 0xC6 || b == 0xD9 || b == 0xDA || b == 0xDB) {
+            w = (b == 0xC4 || b == 0xD9) ? 1 : (b == 0xC5 || b == 0xDA) ? 2 : 4;
+            n = be_uint(d, pos, end, w);
+            budget -= 48 + (long long)n;
+            pos += 1 + w + (Py_ssize_t)n;
+        }
+        else if (b >= 0xDC && b <= 0xDF) {
+            w = (b == 0xDC || b == 0xDE) ? 2 : 4;
+            n = be_uint(d, pos, end, w);
+            budget -= 64 + (b <= 0xDD ? 8 : 48) * (long long)n;
+            pos += 1 + w;
+        }
+        else if (b >= 0xD4 && b <= 0xD8) {
+            static const Py_ssize_t sizes[] = {2, 3, 5, 9, 17};
+            pos += sizes[b - 0xD4];
+        }
+        else if (b == 0xC7 || b == 0xC8 || b == 0xC9) {
+            w = b == 0xC7 ? 1 : b == 0xC8 ? 2 : 4;
+            n = be_uint(d, pos, end, w);
+            pos += 2 + w + (Py_ssize_t)n;
+        }
+        else { /* 0xC1 (never used): malformed */
+            break;
+        }
+        if (budget < 0) {
+            ok = 0;
+            break;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
+/* ------------------------------------------------------------------------- */
 /* module                                                                     */
 
 static PyMethodDef methods[] = {
@@ -1175,6 +1268,8 @@ static PyMethodDef methods[] = {
      "encode(term, max_depth) -> bytes (Atom as atoms)"},
     {"encode_frame", (PyCFunction)(void (*)(void))etf_encode_frame, METH_FASTCALL,
      "encode_frame(frame, max_depth) -> bytes (top-level keys and type as atoms)"},
+    {"msgpack_within_budget", (PyCFunction)(void (*)(void))msgpack_within_budget, METH_FASTCALL,
+     "msgpack_within_budget(data, budget) -> False if data would decode past budget"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -247,3 +247,29 @@ def test_a_thousand_concurrent_runs_with_random_cancels_and_timeouts_end_cleanly
             await until(lambda: len(asyncio.all_tasks()) <= baseline, timeout=10)
 
     run(main())
+
+
+def test_tasks_a_run_left_parked_are_cancelled_when_it_is_cut_short() -> None:
+    """pydantic-ai can leave a teardown task parked forever when a run is cut short
+    under load (issue 9, item 3): the run's tasks are tracked and swept."""
+    from axon_port.agents._remote import CURRENT_RUN, RunState, track_run_tasks
+
+    async def main() -> None:
+        track_run_tasks(asyncio.get_running_loop())
+        track_run_tasks(asyncio.get_running_loop())  # idempotent
+        state = RunState(1, lambda *_: None)
+        outside = asyncio.ensure_future(asyncio.Event().wait())
+        token = CURRENT_RUN.set(state)
+        try:
+            parked = asyncio.ensure_future(asyncio.Event().wait())
+            finished = asyncio.ensure_future(asyncio.sleep(0))
+        finally:
+            CURRENT_RUN.reset(token)
+        await finished
+        assert set(state.tasks) == {parked, finished}
+        assert state.cancel_leftover_tasks() == 1
+        await asyncio.wait({parked}, timeout=5)
+        assert parked.cancelled() and not outside.done()
+        outside.cancel()
+
+    run(main())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,20 @@ class RunState:
     closed: bool = False
     #: Set when pydantic-ai runs the first node: from then on it can be cancelled safely.
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Every task created while serving this run (see :func:`track_run_tasks`).
+    tasks: weakref.WeakSet[asyncio.Future[Any]] = field(default_factory=weakref.WeakSet)
+
+    def cancel_leftover_tasks(self) -> int:
+        """Cancel the run's tasks still pending after it ended; the number cancelled.
+
+        A run cut short mid-way (cancel, timeout) can leave pydantic-ai's internal
+        tasks parked forever (a race in its ``wrap_run`` teardown, seen under load);
+        nothing else will ever finish them."""
+        current = asyncio.current_task()
+        left = [t for t in self.tasks if not t.done() and t is not current]
+        for task in left:
+            task.cancel()
+        return len(left)
 
     async def call_remote(self, tool: str, call_id: str, args: dict[str, Any]) -> Any:
         """Send a ``tool_call`` and wait for its ``tool_result``; interpret the answer."""
@@ -176,6 +191,27 @@ class RemoteToolDef:
         if self.sequential:
             out["sequential"] = True
         return out
+
+
+def track_run_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Make ``loop`` record every task created while a run is served in its
+    :class:`RunState` (keeping any task factory already set). Idempotent."""
+    previous = loop.get_task_factory()
+    if getattr(previous, "axon_tracks_runs", False):
+        return
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        if previous is not None:
+            task = previous(loop, coro, **kwargs)
+        else:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+        state = CURRENT_RUN.get()
+        if state is not None:
+            state.tasks.add(task)
+        return task
+
+    factory.axon_tracks_runs = True  # type: ignore[attr-defined]
+    loop.set_task_factory(factory)
 
 
 def remote_output(tool: str, call_id: str, ok: Any) -> Any:

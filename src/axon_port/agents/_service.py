@@ -34,7 +34,13 @@ from axon_port.agents._content import ContentGuard, has_files, user_prompt
 from axon_port.agents._deferred import dump_deferred, load_deferred_results
 from axon_port.agents._errors import to_axon_error
 from axon_port.agents._messages import dump_messages, jsonable, load_history, plain
-from axon_port.agents._remote import CURRENT_RUN, RunStarted, RunState, RunTable
+from axon_port.agents._remote import (
+    CURRENT_RUN,
+    RunStarted,
+    RunState,
+    RunTable,
+    track_run_tasks,
+)
 from axon_port.agents._spec import BuiltAgent, build_python_agent, build_spec_agent, spec_key
 from axon_port.agents._stream import EventForwarder
 from axon_port.agents._tools import TagToolErrors, python_tool_schema
@@ -175,6 +181,7 @@ class AgentService:
         # where a cancel can leave a task behind (see RunStarted).
         if has_files(prompt, history):
             kwargs["capabilities"] = [*kwargs.get("capabilities", ()), ContentGuard()]
+        track_run_tasks(asyncio.get_running_loop())
         state = RunState(ctx.id, ctx.send)
         self.runs.open(state)
         token = CURRENT_RUN.set(state)
@@ -184,6 +191,7 @@ class AgentService:
                 try:
                     result = await self._supervise(ctx, built, prompt, kwargs, stream, stop, state)
                 except _Interrupted as stopped:
+                    state.cancel_leftover_tasks()
                     partial = stopped.messages
                     if partial is None:
                         partial = [m for m in captured if id(m) not in known]

@@ -193,8 +193,25 @@ def test_pydantic_ais_documented_spec_runs_the_same_from_yaml_and_from_a_map(
     run(main())
 
 
+REMOTE_STRICT = {
+    "name": "crm_lookup",
+    "description": "Look a customer up (an Elixir tool).",
+    "parameters": {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}},
+        "required": ["id"],
+        "additionalProperties": False,
+    },
+    "remote": True,
+    "strict": True,
+    "sequential": True,
+    "retries": 2,
+}
+
+
 def test_tool_options_and_metadata_reach_pydantic_ai(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``prepare`` hides a tool, ``strict`` reaches the provider, and spec and per-run
+    """``prepare`` hides a tool, ``strict`` (Python and remote tools) reaches the
+    provider, and spec and per-run
     ``metadata`` reach the run (a tool reads them from its ``RunContext``)."""
     reg = tool_registry()
     seen: list[Any] = []
@@ -220,7 +237,7 @@ def test_tool_options_and_metadata_reach_pydantic_ai(monkeypatch: pytest.MonkeyP
             async with worker(registry=reg) as w:
                 spec = {
                     "model": "openai-chat:gpt-4o",
-                    "tools": ["hidden", "run_metadata"],
+                    "tools": ["hidden", "run_metadata", REMOTE_STRICT],
                     "metadata": {"team": "a"},
                 }
                 await define(w, "m", spec)
@@ -229,8 +246,8 @@ def test_tool_options_and_metadata_reach_pydantic_ai(monkeypatch: pytest.MonkeyP
                 reply = await w.request(run_req)
                 assert reply["type"] == "result", reply
             tools = [t["function"] for t in server.requests[0]["tools"]]
-            assert [t["name"] for t in tools] == ["run_metadata"]
-            assert tools[0].get("strict") is True
+            assert [t["name"] for t in tools] == ["run_metadata", "crm_lookup"]
+            assert [t.get("strict") for t in tools] == [True, True]
         assert seen == [{"team": "a", "ticket": 7}]  # the spec's, merged with the run's
 
     run(main())

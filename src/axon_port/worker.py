@@ -339,6 +339,8 @@ class Worker:
             return
         try:
             await asyncio.wait_for(self._agents.aclose(), timeout)
+        except TimeoutError:
+            logger.info("MCP servers still stopping after %.2f s: they end with us", timeout)
         except Exception:  # exiting anyway: the reason goes to stderr, not the wire
             logger.warning("stopping the agents' MCP servers failed", exc_info=True)
 

@@ -27,7 +27,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-__all__ = ["OpenAILoopback", "Reply", "error", "text", "tool_call"]
+__all__ = ["LOOPBACK_KEY_ENV", "OpenAILoopback", "Reply", "error", "text", "tool_call"]
+
+#: The environment variable the loopback model map names for its API key.
+LOOPBACK_KEY_ENV = "AXON_TEST_OPENAI_API_KEY"
 
 
 @dataclass
@@ -82,6 +85,18 @@ class OpenAILoopback:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+    def model_map(self, **extra: Any) -> dict[str, Any]:
+        """The ``openai-compatible`` model map of a spec that talks to this server (its key
+        is read from ``LOOPBACK_KEY_ENV``, which the ``loopback_requests`` fixture sets)."""
+        return {
+            "provider": "openai-compatible",
+            "name": "loopback-1",
+            "base_url": self.base_url,
+            "api_key_env": LOOPBACK_KEY_ENV,
+            "max_retries": 0,
+            **extra,
+        }
 
     def _next(self, body: dict[str, Any]) -> Reply:
         with self._lock:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
+from openai_loopback import LOOPBACK_KEY_ENV
+from pydantic_ai import models
 from waiting import run as run  # re-exported for the tests
 from waiting import until as until
 
@@ -14,6 +18,18 @@ from axon_port.errors import AxonError
 from axon_port.registry import Registry
 
 T = TypeVar("T")
+
+
+@pytest.fixture
+def loopback_requests() -> Iterator[None]:
+    """Real model requests, allowed for this test only: they go to 127.0.0.1, with the
+    loopback model map's key in the environment."""
+    models.ALLOW_MODEL_REQUESTS = True
+    os.environ[LOOPBACK_KEY_ENV] = "sk-loopback"
+    try:
+        yield
+    finally:
+        models.ALLOW_MODEL_REQUESTS = False
 
 
 @pytest.fixture

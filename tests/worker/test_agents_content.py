@@ -7,7 +7,6 @@ each test runs the same prompt through the worker and through a plain in-process
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from agents_fixtures import CODECS, error_of, run, worker
 from file_server import FileServer
 from openai import AsyncOpenAI
 from openai_loopback import OpenAILoopback, text
-from pydantic_ai import Agent, models
+from pydantic_ai import Agent
 from pydantic_ai.messages import (
     AudioUrl,
     BinaryContent,
@@ -34,14 +33,7 @@ PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\xff"
 
 
-@pytest.fixture(autouse=True)
-def allow_loopback_requests() -> Iterator[None]:
-    models.ALLOW_MODEL_REQUESTS = True
-    os.environ["AXON_TEST_OPENAI_API_KEY"] = "sk-loopback"
-    try:
-        yield
-    finally:
-        models.ALLOW_MODEL_REQUESTS = False
+pytestmark = pytest.mark.usefixtures("loopback_requests")
 
 
 @pytest.fixture(scope="module")
@@ -52,22 +44,12 @@ def files() -> Iterator[FileServer]:
         yield server
 
 
-def model_spec(server: OpenAILoopback) -> dict[str, Any]:
-    return {
-        "provider": "openai-compatible",
-        "name": "loopback-1",
-        "base_url": server.base_url,
-        "api_key_env": "AXON_TEST_OPENAI_API_KEY",
-        "max_retries": 0,
-    }
-
-
 async def worker_request(codec: str, prompt: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run ``prompt`` through the worker; (the reply, the request body the provider saw)."""
     with OpenAILoopback(text("A cat.")) as server:
         async with worker(codec) as w:
             reply = await w.request(
-                {"op": "run", "id": 1, "spec": {"model": model_spec(server)}, "prompt": prompt}
+                {"op": "run", "id": 1, "spec": {"model": server.model_map()}, "prompt": prompt}
             )
     return reply, (server.requests[0] if server.requests else {})
 
@@ -187,7 +169,7 @@ def test_a_failed_download_is_bad_request_with_pydantic_ais_message(files: FileS
         for part, said in cases:
             with OpenAILoopback(text("never")) as server:
                 async with worker() as w:
-                    spec = {"model": model_spec(server)}
+                    spec = {"model": server.model_map()}
                     reply = await w.request(
                         {"op": "run", "id": 1, "spec": spec, "prompt": ["Read", part]}
                     )

@@ -4,40 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from agents_fixtures import chunks, define, error_of, run, worker
-from pydantic_ai import models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import itertools
 
 from openai_loopback import OpenAILoopback, Reply, error, text, tool_call
 
-
-@pytest.fixture(autouse=True)
-def allow_loopback_requests() -> Iterator[None]:
-    """Real model requests are allowed here only: they go to 127.0.0.1."""
-    models.ALLOW_MODEL_REQUESTS = True
-    os.environ["AXON_TEST_OPENAI_API_KEY"] = "sk-loopback"
-    try:
-        yield
-    finally:
-        models.ALLOW_MODEL_REQUESTS = False
-
-
-def model_spec(server: OpenAILoopback, **extra: Any) -> dict[str, Any]:
-    return {
-        "provider": "openai-compatible",
-        "name": "loopback-1",
-        "base_url": server.base_url,
-        "api_key_env": "AXON_TEST_OPENAI_API_KEY",
-        "max_retries": 0,
-        **extra,
-    }
+pytestmark = pytest.mark.usefixtures("loopback_requests")
 
 
 def with_server(*replies: Reply) -> OpenAILoopback:
@@ -48,7 +25,7 @@ def test_a_run_goes_over_http_to_an_openai_compatible_server() -> None:
     async def main() -> None:
         with with_server(text("Hello from the loopback.")) as server:
             async with worker() as w:
-                await define(w, "oa", {"model": model_spec(server), "instructions": "Be kind."})
+                await define(w, "oa", {"model": server.model_map(), "instructions": "Be kind."})
                 reply = await w.request({"op": "run", "id": 1, "agent": "oa", "prompt": "hi"})
             assert reply["output"] == "Hello from the loopback."
             assert reply["usage"]["input_tokens"] == 11
@@ -80,7 +57,7 @@ def test_tool_calls_and_structured_output_work_over_http() -> None:
                     w,
                     "oa",
                     {
-                        "model": model_spec(server),
+                        "model": server.model_map(),
                         "output_schema": schema,
                         "tools": ["customer_balance"],
                     },
@@ -104,7 +81,7 @@ def test_sse_streaming_from_the_server_becomes_chunks() -> None:
     async def main() -> None:
         with with_server(text("one two three")) as server:
             async with worker("msgpack") as w:
-                await define(w, "oa", {"model": model_spec(server)})
+                await define(w, "oa", {"model": server.model_map()})
                 reply = await w.request(
                     {"op": "run", "id": 1, "agent": "oa", "prompt": "count", "stream": True}
                 )
@@ -127,7 +104,7 @@ def test_sse_streaming_of_structured_output_emits_partials() -> None:
     async def main() -> None:
         with with_server(tool_call("final_result", {"advice": "hold on", "risk": 2})) as server:
             async with worker() as w:
-                await define(w, "oa", {"model": model_spec(server), "output_schema": schema})
+                await define(w, "oa", {"model": server.model_map(), "output_schema": schema})
                 reply = await w.request(
                     {"op": "run", "id": 1, "agent": "oa", "prompt": "x", "stream": True}
                 )
@@ -155,7 +132,7 @@ def test_http_errors_map_to_model_http_error_with_retryable_set(
     async def main() -> None:
         with with_server(error(status, "nope")) as server:
             async with worker() as w:
-                await define(w, "oa", {"model": model_spec(server)})
+                await define(w, "oa", {"model": server.model_map()})
                 err = error_of(
                     await w.request({"op": "run", "id": 1, "agent": "oa", "prompt": "x"})
                 )
@@ -172,7 +149,7 @@ def test_the_client_retries_a_5xx_when_max_retries_allows() -> None:
     async def main() -> None:
         with with_server(error(500), text("recovered")) as server:
             async with worker() as w:
-                await define(w, "oa", {"model": model_spec(server, max_retries=1)})
+                await define(w, "oa", {"model": server.model_map(max_retries=1)})
                 reply = await w.request({"op": "run", "id": 1, "agent": "oa", "prompt": "x"})
             assert reply["output"] == "recovered"
             assert len(server.requests) == 2
@@ -184,7 +161,7 @@ def test_complete_over_http_returns_the_response_and_streams() -> None:
     async def main() -> None:
         with with_server(text("direct answer"), text("streamed answer")) as server:
             async with worker() as w:
-                spec = model_spec(server)
+                spec = server.model_map()
                 reply = await w.request(
                     {"op": "complete", "id": 1, "model": spec, "messages": "hi"}
                 )
@@ -224,7 +201,7 @@ def test_a_frame_cannot_name_an_env_var_the_operator_did_not_allow() -> None:
         with with_server(text("should never be asked")) as server:
             async with worker() as w:
                 for var in ("PATH", "HOME", "AXON_TEST_OPENAI_API_KEY_NOT"):
-                    spec = {"model": {**model_spec(server), "api_key_env": var}}
+                    spec = {"model": {**server.model_map(), "api_key_env": var}}
                     reply = await w.request(
                         {"op": "run", "id": 1, "spec": spec, "prompt": "leak it"}
                     )
@@ -236,7 +213,7 @@ def test_a_frame_cannot_name_an_env_var_the_operator_did_not_allow() -> None:
         with with_server(text("ok")) as server:
             os.environ["AXON_TEST_CUSTOM_TOKEN"] = "tok"
             async with worker(allow_env=["AXON_TEST_CUSTOM_*"]) as w:
-                spec = {"model": {**model_spec(server), "api_key_env": "AXON_TEST_CUSTOM_TOKEN"}}
+                spec = {"model": {**server.model_map(), "api_key_env": "AXON_TEST_CUSTOM_TOKEN"}}
                 reply = await w.request({"op": "run", "id": 2, "spec": spec, "prompt": "hi"})
                 assert reply["output"] == "ok"
 
@@ -247,13 +224,13 @@ def test_only_allowed_base_urls_get_credentials_when_configured() -> None:
     async def main() -> None:
         with with_server(text("ok"), text("ok")) as server:
             async with worker(allow_base_url=["https://api.example.com/"]) as w:
-                spec = {"model": model_spec(server)}
+                spec = {"model": server.model_map()}
                 reply = await w.request({"op": "run", "id": 1, "spec": spec, "prompt": "hi"})
                 assert error_of(reply)["kind"] == "bad_request"
                 assert "--allow-base-url" in error_of(reply)["message"]
             assert server.requests == []
             async with worker(allow_base_url=[server.base_url]) as w:
-                spec = {"model": model_spec(server)}
+                spec = {"model": server.model_map()}
                 reply = await w.request({"op": "run", "id": 2, "spec": spec, "prompt": "hi"})
                 assert reply["output"] == "ok"
 
@@ -266,7 +243,7 @@ def test_credentials_in_a_base_url_never_reach_log_frames_errors_or_history() ->
             url = server.base_url.replace("http://", "http://user:s3cr3tpw@")
             async with worker() as w:
                 await w.request({"op": "set_log_level", "id": 9, "level": "debug"})
-                spec = {"model": {**model_spec(server), "base_url": url}}
+                spec = {"model": {**server.model_map(), "base_url": url}}
                 ok = await w.request({"op": "run", "id": 1, "spec": spec, "prompt": "hi"})
                 bad = await w.request({"op": "run", "id": 2, "spec": spec, "prompt": "hi"})
                 described = await w.request({"op": "describe", "id": 3})

@@ -3,15 +3,13 @@ from Python tools, sent to the model the way pydantic-ai sends them in-process."
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from agents_fixtures import CODECS, define, error_of, run, worker
 from openai import AsyncOpenAI
 from openai_loopback import OpenAILoopback, text, tool_call
-from pydantic_ai import Agent, models
+from pydantic_ai import Agent
 from pydantic_ai.messages import BinaryContent, ToolReturn
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
@@ -30,31 +28,14 @@ CHART = {
 }
 
 
-@pytest.fixture(autouse=True)
-def allow_loopback_requests() -> Iterator[None]:
-    models.ALLOW_MODEL_REQUESTS = True
-    os.environ["AXON_TEST_OPENAI_API_KEY"] = "sk-loopback"
-    try:
-        yield
-    finally:
-        models.ALLOW_MODEL_REQUESTS = False
-
-
-def loopback_model(server: OpenAILoopback) -> dict[str, Any]:
-    return {
-        "provider": "openai-compatible",
-        "name": "loopback-1",
-        "base_url": server.base_url,
-        "api_key_env": "AXON_TEST_OPENAI_API_KEY",
-        "max_retries": 0,
-    }
+pytestmark = pytest.mark.usefixtures("loopback_requests")
 
 
 async def remote_run(codec: str, answer: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A loopback run whose model calls the remote tool ``chart``, answered with ``answer``."""
     with OpenAILoopback(tool_call("chart", {}), text("A rising line.")) as server:
         async with worker(codec) as w:
-            spec = {"model": loopback_model(server), "tools": [CHART]}
+            spec = {"model": server.model_map(), "tools": [CHART]}
             await w.send({"op": "run", "id": 1, "spec": spec, "prompt": "Show my balance"})
             call = await w.wait_for(lambda f: f["type"] == "tool_call")
             await w.send({"op": "tool_result", "id": 1, "call_id": call["call_id"], "ok": answer})

@@ -73,6 +73,10 @@ defmodule AxonPort.PackagingTest do
     # nothing of the build is left to lean on
     File.rm_rf!(app)
 
+    # epmd is one per host and outlives every node by design: when none runs, the
+    # release starts its own from its erts, and that one stays after the release stops.
+    # Start the host's first, as a machine that runs Erlang nodes has.
+    {_, 0} = System.cmd("epmd", ["-daemon"], stderr_to_stdout: true)
     node = "sample_#{System.unique_integer([:positive])}"
     renv = [{"RELEASE_NODE", node}, {"RELEASE_COOKIE", "axon_port_test"}]
     bin = Path.join(rel, "bin/sample_app")
@@ -98,7 +102,12 @@ defmodule AxonPort.PackagingTest do
     beam = String.to_integer(check.beam_os_pid)
     assert AxonPort.OS.wait_exit(beam, 30_000), "the release's BEAM is still running"
     assert AxonPort.OS.wait_exit(check.worker_os_pid, 10_000), "the worker is still running"
-    assert AxonPort.TestHelpers.eventually(fn -> processes_under(rel) == [] end, 10_000)
+
+    AxonPort.TestHelpers.eventually(
+      fn -> processes_under(rel) == [] end,
+      10_000,
+      "no process left from the release (running as the wait began: #{inspect(processes_under(rel))})"
+    )
 
     logs = Path.wildcard(Path.join(rel, "tmp/log/erlang.log.*")) |> Enum.map_join(&File.read!/1)
     refute logs =~ "pydantic", "the release log carries Python output:\n#{logs}"
@@ -196,6 +205,6 @@ defmodule AxonPort.PackagingTest do
     for cmdline <- Path.wildcard("/proc/[0-9]*/cmdline"),
         {:ok, c} <- [File.read(cmdline)],
         String.contains?(c, dir),
-        do: cmdline
+        do: String.replace(c, <<0>>, " ")
   end
 end

@@ -172,3 +172,19 @@ def test_a_catastrophic_pattern_is_a_bounded_validation_error_not_a_stall() -> N
     assert [e["validator"] for e in errors] == ["pattern"], errors
     assert schema_errors(validator, {"s": "aaa", "bb": 1}) == []
     assert schema_errors(validator, {"s": "abc"}) != []
+
+
+def test_many_slow_pattern_checks_share_one_budget() -> None:
+    """Each check is bounded, and so is their sum: 500 strings against a pattern that
+    is catastrophic for the ``regex`` engine too stop at the shared budget with one
+    error saying so, instead of 500 timeouts of 50 ms (25 s of stalled event loop)."""
+    from axon_port.agents._schema import PATTERN_BUDGET, compile_validator, schema_errors
+
+    schema = {"type": "array", "items": {"type": "string", "pattern": "^(a|aa)+$"}}
+    validator = compile_validator(schema, where="output_schema")
+    errors = schema_errors(validator, ["a" * 40 + "!"] * 500)
+    spent = [e for e in errors if "in total" in e["message"]]
+    assert len(spent) == 1 and str(PATTERN_BUDGET) in spent[0]["message"], errors
+    assert len(errors) < 500 // 2, len(errors)
+    # the budget is per validation: the next one starts afresh
+    assert schema_errors(validator, ["aaa"] * 500) == []

@@ -18,7 +18,9 @@ integral float (``8.0`` → ``8``) by :func:`coerce_integers` before validation.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -198,6 +200,16 @@ def compile_validator(schema: Any, *, where: str) -> Validator:
 
 #: The longest one ``pattern`` check may take: a request's regex must not stall the loop.
 PATTERN_TIMEOUT = 0.05
+#: The longest all the ``pattern`` checks of one validation may take together: many
+#: strings against a slow pattern must not add up to a stall either.
+PATTERN_BUDGET = 0.2
+
+# The monotonic deadline of the validation in progress (set by :func:`schema_errors`).
+_pattern_deadline: ContextVar[float | None] = ContextVar("axon_port_pattern_deadline", default=None)
+
+
+class _PatternBudgetSpent(Exception):
+    """The validation's pattern checks used up :data:`PATTERN_BUDGET`."""
 
 
 def _with_bounded_patterns(cls: Any) -> Any:
@@ -208,9 +220,18 @@ def _with_bounded_patterns(cls: Any) -> Any:
     import regex  # type: ignore[import-untyped]
 
     def search(patrn: str, text: str) -> bool | str:
+        limit = PATTERN_TIMEOUT
+        deadline = _pattern_deadline.get()
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _PatternBudgetSpent
+            limit = min(limit, left)
         try:
-            return regex.search(patrn, text, timeout=PATTERN_TIMEOUT) is not None
+            return regex.search(patrn, text, timeout=limit) is not None
         except TimeoutError:
+            if limit < PATTERN_TIMEOUT:
+                raise _PatternBudgetSpent from None
             return f"pattern {patrn[:80]!r} took more than {PATTERN_TIMEOUT} s to check"
         except regex.error as exc:
             return f"pattern {patrn[:80]!r} is not a valid regex: {exc}"
@@ -242,13 +263,29 @@ def schema_errors(validator: Validator, value: Any) -> list[dict[str, Any]]:
     """All the ways ``value`` fails ``validator``, as wire-friendly maps (empty if valid).
 
     Each error is ``{"path": JSON pointer, "message": text, "validator": keyword}``.
+    The ``pattern`` checks of one call share :data:`PATTERN_BUDGET`: once it is spent,
+    validation stops with the errors found so far plus one saying so, so no value,
+    however many strings it holds, holds the event loop longer than that.
     """
     errors = []
-    for err in validator.iter_errors(value):
-        pointer = "".join(f"/{p}" for p in err.absolute_path)
+    token = _pattern_deadline.set(time.monotonic() + PATTERN_BUDGET)
+    try:
+        for err in validator.iter_errors(value):
+            pointer = "".join(f"/{p}" for p in err.absolute_path)
+            errors.append(
+                {"path": pointer or "/", "message": err.message, "validator": str(err.validator)}
+            )
+    except _PatternBudgetSpent:
         errors.append(
-            {"path": pointer or "/", "message": err.message, "validator": str(err.validator)}
+            {
+                "path": "/",
+                "message": f"the pattern checks took more than {PATTERN_BUDGET} s in total;"
+                " validation stopped",
+                "validator": "pattern",
+            }
         )
+    finally:
+        _pattern_deadline.reset(token)
     errors.sort(key=lambda e: (e["path"], e["message"]))
     return errors
 

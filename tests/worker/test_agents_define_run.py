@@ -127,7 +127,7 @@ def test_built_agents_are_cached_per_spec_and_replaced_on_redefinition() -> None
             for rid in (3, 4):
                 reply = await w.request({**inline, "id": rid})
                 assert reply["messages"][0]["instructions"] == "inline"
-            assert len(svc._inline) == 1
+            assert len(svc.agents.inline) == 1
 
     run(main())
 

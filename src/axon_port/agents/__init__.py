@@ -8,9 +8,11 @@ pydantic-ai's ``AgentSpec`` plus axon_port's extensions (``docs/agents.md``):
 :mod:`._spec` (specs), :mod:`._tools` (the ``tools`` extension),
 :mod:`._mcp` (MCP servers), :mod:`._models` (model forms, the script model),
 :mod:`._stream` (chunk events), :mod:`._errors` (error kinds),
-:mod:`._remote` (client-side tools).
+:mod:`._remote` (client-side tools), :mod:`._agent_table` (built agents and
+when their MCP servers stop).
 """
 
-from axon_port.agents._service import AgentService, RequestLike, cancelled_error, warm_up
+from axon_port.agents._service import AgentService, RequestLike, cancelled_error
+from axon_port.agents._warm import warm_up
 
 __all__ = ["AgentService", "RequestLike", "cancelled_error", "warm_up"]

@@ -5,7 +5,8 @@ subclass keeps that name and form, and adds ``command`` / ``args`` / ``env`` /
 ``cwd`` for stdio servers: the server runs through ``_mcp_launch.py``, which ties
 its life to the worker's (``PR_SET_PDEATHSIG``). Servers are started when their
 agent is entered (``define_agent``, or the first run of an agent defined
-otherwise) and stopped when the agent is replaced, evicted or the worker exits.
+otherwise) and stopped when the agent is replaced or evicted (once no run uses it
+any more: see ``_agent_table``) or the worker exits.
 """
 
 from __future__ import annotations

@@ -24,11 +24,12 @@ from pydantic_ai import (
     DeferredToolRequests,
     capture_run_messages,
 )
-from pydantic_ai.agent import Agent, AgentRunResult
+from pydantic_ai.agent import AgentRunResult
 from pydantic_ai.exceptions import RunCancelled
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.usage import RunUsage, UsageLimits
 
+from axon_port.agents._agent_table import AgentTable
 from axon_port.agents._complete import complete_request
 from axon_port.agents._content import ContentGuard, has_files, user_prompt
 from axon_port.agents._deferred import dump_deferred, load_deferred_results
@@ -41,14 +42,14 @@ from axon_port.agents._remote import (
     RunTable,
     track_run_tasks,
 )
-from axon_port.agents._spec import BuiltAgent, build_python_agent, build_spec_agent, spec_key
+from axon_port.agents._spec import BuiltAgent
 from axon_port.agents._stream import EventForwarder
 from axon_port.agents._tools import TagToolErrors, python_tool_schema
 from axon_port.dispatcher import interrupted_error
 from axon_port.errors import AxonError, BadRequest
 from axon_port.registry import Registry
 
-__all__ = ["AgentService", "RequestLike", "cancelled_error", "warm_up"]
+__all__ = ["AgentService", "RequestLike", "cancelled_error"]
 
 _INLINE_CACHE = 256
 
@@ -81,11 +82,9 @@ class AgentService:
         #: Seconds a cancelled run gets to stop cleanly before it is cancelled natively.
         self.cancel_grace = 1.0
         self.runs = RunTable()
-        # name -> (the registry value it was built from, built agent)
-        self._named: dict[str, tuple[Any, BuiltAgent]] = {}
-        self._inline: OrderedDict[str, BuiltAgent] = OrderedDict()
+        #: Built agents, and when their MCP servers stop (see ``_agent_table``).
+        self.agents = AgentTable(registry)
         self._models: OrderedDict[str, Any] = OrderedDict()
-        self._tasks: set[asyncio.Future[Any]] = set()
 
     # -- define / lookup -----------------------------------------------------
 
@@ -94,53 +93,21 @@ class AgentService:
         name = ctx.params.get("name")
         if not isinstance(name, str) or not name:
             raise BadRequest("define_agent: name must be a non-empty binary or atom")
-        name = str(name)
-        spec = plain(ctx.params.get("spec"))
-        built = build_spec_agent(name, spec, self.registry)
-        await built.start()  # MCP servers up now: a failure registers nothing
-        self.registry.add_agent(name, spec)
-        old = self._named.get(name)
-        self._named[name] = (spec, built)
-        if old is not None and old[1] is not built:
-            await old[1].stop()
-        return {"output": name}
+        # MCP servers up now (a failure registers nothing); the agent it replaces
+        # stops now, or when the last run using it ends.
+        await self.agents.define(str(name), plain(ctx.params.get("spec")))
+        return {"output": str(name)}
 
     def agent(self, name: str) -> BuiltAgent:
         """The built agent registered as ``name`` (``unknown_agent`` if none)."""
-        value = self.registry.agents.get(name)
-        if value is None:
-            raise AxonError(
-                f"no agent named {name!r}", kind="unknown_agent", details={"name": name}
-            )
-        cached = self._named.get(name)
-        if cached is not None and cached[0] is value:
-            return cached[1]
-        if isinstance(value, Agent):
-            built = build_python_agent(name, value)
-        else:
-            built = build_spec_agent(name, value, self.registry)
-        self._named[name] = (value, built)
-        return built
-
-    def _inline_agent(self, spec: Any) -> BuiltAgent:
-        key = spec_key(spec)
-        built = self._inline.get(key)
-        if built is None:
-            built = build_spec_agent("inline", spec, self.registry)
-            self._inline[key] = built
-            if len(self._inline) > _INLINE_CACHE:
-                _, evicted = self._inline.popitem(last=False)
-                self._background(evicted.stop())
-        else:
-            self._inline.move_to_end(key)
-        return built
+        return self.agents.get(name)
 
     def _agent_for(self, params: Mapping[str, Any]) -> BuiltAgent:
         name, spec = params.get("agent"), params.get("spec")
         if (name is None) == (spec is None):
             raise BadRequest("run: give exactly one of agent (a defined name) or spec")
         if spec is not None:
-            return self._inline_agent(spec)
+            return self.agents.get_inline(spec)
         if not isinstance(name, str):
             raise BadRequest("run: agent must be a binary or atom")
         return self.agent(str(name))
@@ -150,8 +117,16 @@ class AgentService:
     async def run(self, ctx: RequestLike) -> dict[str, Any]:
         """Run an agent; the result carries output, usage, new messages, elapsed_ms."""
         started = time.monotonic()
+        built = self._agent_for(ctx.params)
+        # Held until the run answers: a redefinition meanwhile keeps its MCP servers up.
+        self.agents.acquire(built)
+        try:
+            return await self._run(ctx, built, started)
+        finally:
+            self.agents.release(built)
+
+    async def _run(self, ctx: RequestLike, built: BuiltAgent, started: float) -> dict[str, Any]:
         params = ctx.params
-        built = self._agent_for(params)
         prompt = user_prompt(params.get("prompt"))
         history = load_history(params.get("history"))
         stop = CancellationToken()
@@ -342,16 +317,7 @@ class AgentService:
 
     async def aclose(self) -> None:
         """Stop every agent's MCP servers (the worker is exiting)."""
-        built = [b for _, b in self._named.values()] + list(self._inline.values())
-        self._named.clear()
-        self._inline.clear()
-        for b in built:
-            await b.stop()
-
-    def _background(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self.agents.aclose()
 
 
 _STREAM_CAPABILITIES = [RunStarted()]
@@ -410,36 +376,3 @@ def _usage_limits(value: Any) -> UsageLimits | None:
         return UsageLimits(**plain(value))
     except TypeError as exc:
         raise BadRequest(f"usage_limits: {exc}") from None
-
-
-class _WarmContext:
-    """A request context for :func:`warm_up`: frames go nowhere."""
-
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        self.id = 0
-        self.params = params
-        self.cancel_reason: str | None = None
-
-    def send(self, type_: str, fields: dict[str, Any]) -> None:
-        pass
-
-    def chunk(self, event: str, data: Any) -> None:
-        pass
-
-    async def drain(self) -> None:
-        pass
-
-
-def warm_up() -> None:
-    """Serve one tiny run (``TestModel``, text output) on a private event loop, so the
-    parts pydantic-ai builds lazily on a first run are ready before the client's.
-
-    Measured: a first plain run later on takes ~8 ms instead of ~58 ms, a first
-    structured one ~40 ms instead of ~89 ms. Warming structured output and streaming
-    too would save ~25 ms more but costs ~4 MB of idle RSS (jsonschema and friends),
-    which the idle-RSS budget (1.2x a bare ``import pydantic_ai``) cannot spare.
-    Call it from a background thread.
-    """
-    service = AgentService(Registry())
-    params = {"op": "run", "id": 0, "spec": {"model": "test"}, "prompt": "warm up"}
-    asyncio.run(service.run(_WarmContext(params)))

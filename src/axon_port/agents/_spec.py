@@ -79,6 +79,9 @@ class BuiltAgent:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: The output type without the ``DeferredToolRequests`` marker (for ``describe``).
     output_type: Any = None
+    #: Runs holding the agent (see ``_agent_table``), and whether it was replaced.
+    users: int = 0
+    retired: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The agent as ``describe`` lists it."""

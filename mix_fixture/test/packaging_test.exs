@@ -173,6 +173,61 @@ defmodule AxonPort.PackagingTest do
     assert mix!(app, env, ["axon_port.doctor"]) =~ ~r/anthropic:\s+\d/
   end
 
+  @tag :tmp_dir
+  test "offline: setup from a wheel directory with no package index reachable", %{tmp_dir: tmp} do
+    # The online half, as a build machine would vendor it: axon_port's wheel and all
+    # it needs (with the anthropic extra) in one directory.
+    wheels = Path.join(tmp, "wheels")
+    py = Path.join(@repo, ".venv/bin/python")
+
+    {out, 0} =
+      System.cmd(
+        py,
+        ["-m", "pip", "wheel", "--quiet", "--wheel-dir", wheels, "#{@repo}[anthropic]"],
+        stderr_to_stdout: true
+      )
+
+    assert [wheel] = Path.wildcard(Path.join(wheels, "axon_port-*.whl")), out
+
+    app = Path.join(tmp, "app")
+    File.cp_r!(@sample, app)
+
+    config = fn links ->
+      """
+      import Config
+      config :axon_port,
+        python: [package: #{inspect(wheel)}, extras: [:anthropic], find_links: #{inspect(links)}, no_index: true]
+      """
+    end
+
+    # No pip configuration (this machine's points at local indexes) and an index
+    # that refuses connections: whatever is installed comes from the wheel directory.
+    offline = [
+      {"AXON_PORT_DEP", @pkg},
+      {"PIP_CONFIG_FILE", "/dev/null"},
+      {"PIP_FIND_LINKS", nil},
+      {"PIP_INDEX_URL", "http://127.0.0.1:9/simple"},
+      {"PIP_EXTRA_INDEX_URL", nil}
+    ]
+
+    mix!(app, offline, ["deps.get"])
+
+    # The same with an empty wheel directory fails: nothing is fetched from anywhere else.
+    File.write!(Path.join(app, "config/config.exs"), config.("../empty"))
+    File.mkdir_p!(Path.join(tmp, "empty"))
+    {out, status} = mix(app, offline, ["axon_port.setup"])
+    assert status != 0 and out =~ "No matching distribution", out
+
+    File.write!(Path.join(app, "config/config.exs"), config.("../wheels"))
+    out = mix!(app, offline, ["axon_port.setup"])
+    assert out =~ "installing axon_port[anthropic] @ file://#{wheel}"
+    assert mix!(app, offline, ["axon_port.setup"]) =~ "is up to date"
+    assert mix!(app, offline, ["axon_port.doctor"]) =~ ~r/anthropic:\s+\d/
+
+    check = run_check!(app, offline)
+    assert check.python_tool and check.elixir_tool
+  end
+
   # --- helpers --------------------------------------------------------------
 
   defp encoded_check,

@@ -3,14 +3,16 @@ from Python tools, sent to the model the way pydantic-ai sends them in-process."
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
 from agents_fixtures import CODECS, define, error_of, run, worker
+from file_server import FileServer
 from openai import AsyncOpenAI
 from openai_loopback import OpenAILoopback, text, tool_call
 from pydantic_ai import Agent
-from pydantic_ai.messages import BinaryContent, ToolReturn
+from pydantic_ai.messages import BinaryContent, ImageUrl, ToolReturn
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
@@ -143,5 +145,109 @@ def test_the_script_model_takes_tool_return_content_without_looping() -> None:
             await w.send({"op": "tool_result", "id": 2, "call_id": call["call_id"], "ok": answer})
             reply = await w.terminal(2)
             assert reply["output"] == "Done.", reply
+
+    run(main())
+
+
+def refused_url() -> str:
+    """A loopback URL nothing listens on (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/chart.png"
+
+
+async def in_process_error(part: ImageUrl) -> BaseException:
+    """What an in-process agent whose tool returns ``part`` raises on the same model."""
+    with OpenAILoopback(tool_call("chart", {}), text("never")) as server:
+        client = AsyncOpenAI(base_url=server.base_url, api_key="sk-loopback", max_retries=0)
+        agent = Agent(OpenAIChatModel("loopback-1", provider=OpenAIProvider(openai_client=client)))
+
+        @agent.tool_plain(description=CHART["description"])
+        def chart() -> Any:
+            return part
+
+        with pytest.raises(Exception) as caught:
+            await agent.run("Show my balance")
+    return caught.value
+
+
+def test_an_elixir_tools_url_that_cannot_be_downloaded_is_bad_request_naming_the_tool() -> None:
+    async def main() -> None:
+        with FileServer({}) as files:
+            cases = [
+                # pydantic-ai's SSRF guard refuses a private address without allow-local.
+                ({"url": files.url("/chart.png"), "force_download": True},
+                 "Access to private/internal IP address (127.0.0.1) is blocked"),
+                ({"url": files.url("/chart.png"), "force_download": "allow-local"},
+                 "404 Not Found"),
+                ({"url": refused_url(), "force_download": "allow-local"}, ""),
+            ]  # fmt: skip
+            for keys, said in cases:
+                part = {Atom("kind"): "image-url", **{Atom(k): v for k, v in keys.items()}}
+                expected = str(await in_process_error(ImageUrl(**keys)))  # type: ignore[arg-type]
+                assert said in expected
+                with OpenAILoopback(tool_call("chart", {}), text("never")) as server:
+                    async with worker() as w:
+                        spec = {"model": server.model_map(), "tools": [CHART]}
+                        await w.send({"op": "run", "id": 1, "spec": spec, "prompt": "Show"})
+                        call = await w.wait_for(lambda f: f["type"] == "tool_call")
+                        await w.send({"op": "tool_result", "id": 1, "call_id": call["call_id"],
+                                      "ok": part})  # fmt: skip
+                        err = error_of(await w.terminal(1))
+                        assert err["kind"] == "bad_request", err
+                        assert expected in err["message"], (expected, err)
+                        assert "remote tool 'chart'" in err["message"]
+                        details = err["details"]
+                        assert details["tool"] == "chart", details
+                        assert details["call_id"] == call["call_id"]
+                        assert details["url"] == keys["url"]
+                        # The tool's answer is in the messages: resend them to go on without it.
+                        assert "tool-return" in repr(details["messages"])
+                        assert "Traceback" not in repr(err)
+                        assert err["retryable"] is False
+                        # The worker keeps serving, runs included.
+                        assert (await w.request({"op": "ping", "id": 2}))["type"] == "pong"
+                        again = await w.request({"op": "run", "id": 3, "spec": {},
+                                                 "prompt": "x"})  # fmt: skip
+                        assert again["type"] == "result", again
+                    assert len(server.requests) == 1  # the failed request never left
+
+    run(main())
+
+
+def test_a_python_tools_url_that_cannot_be_downloaded_is_bad_request_too() -> None:
+    reg = Registry()
+
+    def chart() -> ImageUrl:
+        """Draws the chart."""
+        return ImageUrl(refused, force_download="allow-local")
+
+    refused = refused_url()
+    reg.add_tool(chart)
+
+    async def main() -> None:
+        expected = str(await in_process_error(ImageUrl(refused, force_download="allow-local")))
+        with OpenAILoopback(tool_call("chart", {}), text("never")) as server:
+            async with InProcessWorker("etf", registry=reg) as w:
+                spec = {"model": server.model_map(), "tools": ["chart"]}
+                err = error_of(await w.request({"op": "run", "id": 1, "spec": spec,
+                                                "prompt": "Show"}))  # fmt: skip
+                assert err["kind"] == "bad_request", err
+                assert err["message"] == f"content could not be sent to the model: {expected}"
+                assert "Traceback" not in repr(err)
+                assert (await w.request({"op": "ping", "id": 2}))["type"] == "pong"
+        # The same from the tool of an Agent registered from Python.
+        with OpenAILoopback(tool_call("chart", {}), text("never")) as server:
+            client = AsyncOpenAI(base_url=server.base_url, api_key="sk-loopback", max_retries=0)
+            model = OpenAIChatModel("loopback-1", provider=OpenAIProvider(openai_client=client))
+            agent = Agent(model, tools=[chart])
+            async with InProcessWorker("etf", registry=Registry()) as w:
+                w.registry.add_agent("charts", agent)
+                err = error_of(await w.request({"op": "run", "id": 1, "agent": "charts",
+                                                "prompt": "Show"}))  # fmt: skip
+                assert err["kind"] == "bad_request", err
+                assert err["message"] == f"content could not be sent to the model: {expected}"
+                assert (await w.request({"op": "ping", "id": 2}))["type"] == "pong"
 
     run(main())

@@ -19,14 +19,16 @@ ETF sends a binary as it is (a binary that happens to be valid UTF-8 decodes as 
 msgpack sends ``bin`` (or a ``str``, taken as its UTF-8 bytes).
 
 Downloads (a URL the provider cannot take, or ``force_download``) happen inside
-the model request; :class:`ContentGuard` turns a failed download, pydantic-ai's
-SSRF refusal, or content the model does not support into :class:`ContentError`,
-which the service answers as ``bad_request`` with pydantic-ai's message.
+the model request, for the prompt's parts as for those a tool returned; there
+:class:`ContentGuard` turns a failed download, pydantic-ai's SSRF refusal, or
+content the model does not support into :class:`ContentError`, which the service
+answers as ``bad_request`` with pydantic-ai's message (naming the Elixir tool whose
+answer held the part, when that is clear).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -35,6 +37,7 @@ import pydantic
 from pydantic_ai import RunContext
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import (
+    FileUrl,
     ModelMessage,
     ModelRequest,
     ModelResponse,
@@ -53,6 +56,7 @@ __all__ = [
     "ContentError",
     "ContentGuard",
     "content_part",
+    "file_urls",
     "has_files",
     "tool_output",
     "user_prompt",
@@ -140,18 +144,36 @@ def content_part(value: Any, where: str = "content") -> UserContent:
         ) from None
 
 
+def _message_files(messages: Sequence[ModelMessage]) -> Iterator[Any]:
+    """The files (URL and binary parts) of the requests in ``messages``: user prompts and
+    tool returns (one part or a list)."""
+    for msg in messages:
+        if not isinstance(msg, ModelRequest):
+            continue
+        for part in msg.parts:
+            if not isinstance(part, UserPromptPart | ToolReturnPart):
+                continue
+            content = part.content
+            items = content if isinstance(content, list) else [content]
+            yield from (p for p in items if is_multi_modal_content(p))
+
+
 def has_files(prompt: Any, history: Sequence[ModelMessage]) -> bool:
     """Whether the prompt or history holds a file (URL or binary) the model request maps."""
     if isinstance(prompt, list) and any(is_multi_modal_content(p) for p in prompt):
         return True
-    for msg in history:
-        if not isinstance(msg, ModelRequest):
-            continue
-        for part in msg.parts:
-            content = part.content if isinstance(part, UserPromptPart | ToolReturnPart) else None
-            if isinstance(content, list) and any(is_multi_modal_content(p) for p in content):
-                return True
-    return False
+    return next(_message_files(history), None) is not None
+
+
+def file_urls(value: Any) -> list[str]:
+    """The URLs of the URL parts in what a tool returned (a part, a list, a ``ToolReturn``)."""
+    if isinstance(value, FileUrl):
+        return [value.url]
+    if isinstance(value, ToolReturn):
+        return file_urls(value.return_value) + file_urls(value.content)
+    if isinstance(value, list):
+        return [url for v in value for url in file_urls(v)]
+    return []
 
 
 class ContentGuard(AbstractCapability[Any]):
@@ -160,14 +182,18 @@ class ContentGuard(AbstractCapability[Any]):
     pydantic-ai downloads URL parts while mapping messages for the provider, inside
     the model call; it raises ``ValueError`` (SSRF guard, size limits), ``httpx2``
     errors (the download failed) or ``NotImplementedError`` (the provider cannot take
-    the kind). A model's own HTTP failures are ``ModelAPIError`` and pass through.
+    the kind). Only a request that holds files is concerned: any other failure, and
+    a model's own HTTP failures (``ModelAPIError``), pass through unchanged.
     """
 
     async def on_model_request_error(
         self, ctx: RunContext[Any], *, request_context: Any, error: Exception
     ) -> ModelResponse:
         if isinstance(error, ValueError | NotImplementedError | httpx2.HTTPError):
-            raise ContentError(str(error)) from error
+            files = list(_message_files(request_context.messages))
+            if files:
+                urls = [f.url if isinstance(f, FileUrl) else None for f in files]
+                raise ContentError(str(error), files=urls) from error
         raise error
 
 

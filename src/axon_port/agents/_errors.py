@@ -17,7 +17,8 @@ a tool timed out, its retries used up           ``tool_timeout``            no
 ``RunTimedOut`` / ``RunCancelled``              ``timeout`` / ``cancelled`` no
 ``UserError`` (misuse, e.g. bad history)        ``bad_request``             no
 a content part failed (download, SSRF guard,    ``bad_request``             no
-unsupported by the model): ``ContentError``
+unsupported by the model), from the prompt, the
+history or a tool's answer: ``ContentError``
 ==============================================  ==========================  =========
 
 Anything else is not mapped here and becomes ``internal`` at the dispatcher.
@@ -37,7 +38,17 @@ __all__ = ["ContentError", "RemoteToolError", "ToolExecutionError", "to_axon_err
 
 
 class ContentError(Exception):
-    """A content part could not be sent: download failed, SSRF refusal, unsupported kind."""
+    """A content part could not be sent: download failed, SSRF refusal, unsupported kind.
+
+    ``files`` are the URLs of the failed request's files (``None`` for a binary part);
+    ``source`` is set by the service when the part clearly came from one remote tool
+    call's answer (``tool``, ``call_id`` and, if there was one URL, ``url``).
+    """
+
+    def __init__(self, message: str, *, files: list[str | None] | None = None) -> None:
+        super().__init__(message)
+        self.files = files or []
+        self.source: dict[str, str] | None = None
 
 
 class ToolExecutionError(Exception):
@@ -81,7 +92,12 @@ def _map(exc: BaseException, validation_errors: list[dict[str, Any]] | None) -> 
     if isinstance(exc, AxonError):
         return exc
     if isinstance(exc, ContentError):
-        return AxonError(f"content could not be sent to the model: {exc}", kind="bad_request")
+        message = f"content could not be sent to the model: {exc}"
+        if exc.source is None:
+            return AxonError(message, kind="bad_request")
+        tool, call_id = exc.source["tool"], exc.source["call_id"]
+        message += f" (returned by remote tool {tool!r}, call {call_id!r})"
+        return AxonError(message, kind="bad_request", details=dict(exc.source))
     if isinstance(exc, ToolExecutionError):
         return AxonError(
             str(exc),

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic_ai import ApprovalRequired, ModelRetry, RunContext, Tool
 from pydantic_ai.capabilities import AbstractCapability
 
-from axon_port.agents._content import tool_output
-from axon_port.agents._errors import RemoteToolError
+from axon_port.agents._content import file_urls, tool_output
+from axon_port.agents._errors import ContentError, RemoteToolError
 from axon_port.agents._messages import plain
 from axon_port.agents._schema import errors_text, schema_errors
 from axon_port.errors import BadRequest
@@ -61,6 +61,8 @@ class RunState:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     #: Every task created while serving this run (see :func:`track_run_tasks`).
     tasks: weakref.WeakSet[asyncio.Future[Any]] = field(default_factory=weakref.WeakSet)
+    #: URL parts the client's tools answered with: url -> (tool, call_id).
+    tool_urls: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def cancel_leftover_tasks(self) -> int:
         """Cancel the run's tasks still pending after it ended; the number cancelled.
@@ -93,7 +95,31 @@ class RunState:
             if reply.get("retry") is True:
                 raise ModelRetry(error if isinstance(error, str) else repr(error))
             raise RemoteToolError(tool, call_id, error)
-        return remote_output(tool, call_id, reply.get("ok"))
+        output = remote_output(tool, call_id, reply.get("ok"))
+        for url in file_urls(output):
+            self.tool_urls.setdefault(url, (tool, call_id))
+        return output
+
+    def content_source(self, error: ContentError) -> dict[str, str] | None:
+        """The remote tool call whose answer held the content that could not be sent, when
+        that is clear: the error names one of its URLs, or every file of the failed request
+        is a URL that call answered with. ``None`` otherwise (a prompt part may be the one)."""
+        theirs = {u for u in error.files if u is not None and u in self.tool_urls}
+        named = {u for u in theirs if u in str(error)}
+        if named:
+            urls = named
+        elif error.files and len(theirs) == len(set(error.files)):
+            urls = theirs
+        else:
+            return None
+        calls = {self.tool_urls[u] for u in urls}
+        if len(calls) != 1:
+            return None
+        ((tool, call_id),) = calls
+        source = {"tool": tool, "call_id": call_id}
+        if len(urls) == 1:
+            source["url"] = next(iter(urls))
+        return source
 
     def close(self) -> None:
         """Cancel every pending remote call (the run is over)."""

@@ -33,7 +33,7 @@ from axon_port.agents._agent_table import AgentTable
 from axon_port.agents._complete import complete_request
 from axon_port.agents._content import ContentGuard, has_files, user_prompt
 from axon_port.agents._deferred import dump_deferred, load_deferred_results
-from axon_port.agents._errors import to_axon_error
+from axon_port.agents._errors import ContentError, to_axon_error
 from axon_port.agents._messages import dump_messages, jsonable, load_history, plain
 from axon_port.agents._remote import (
     CURRENT_RUN,
@@ -152,10 +152,11 @@ class AgentService:
             kwargs["capabilities"] = _STREAM_CAPABILITIES
         if built.spec is None:  # a Python agent's own tools: tag what escapes them
             kwargs["capabilities"] = [*kwargs.get("capabilities", ()), _TAG_TOOL_ERRORS]
-        # Only when there are files: a run-time capability widens pydantic-ai's start-up,
-        # where a cancel can leave a task behind (see RunStarted).
-        if has_files(prompt, history):
-            kwargs["capabilities"] = [*kwargs.get("capabilities", ()), ContentGuard()]
+        # Spec agents with tools have it built in; others get it only when there are
+        # files: a run-time capability widens pydantic-ai's start-up, where a cancel can
+        # leave a task behind (see RunStarted). A Python agent's tools may return files.
+        if not built.guards_content and (built.spec is None or has_files(prompt, history)):
+            kwargs["capabilities"] = [*kwargs.get("capabilities", ()), _CONTENT_GUARD]
         track_run_tasks(asyncio.get_running_loop())
         state = RunState(ctx.id, ctx.send)
         self.runs.open(state)
@@ -172,6 +173,8 @@ class AgentService:
                         partial = [m for m in captured if id(m) not in known]
                     raise cancelled_error(ctx.cancel_reason, partial) from None
                 except Exception as exc:
+                    if isinstance(exc, ContentError):
+                        exc.source = state.content_source(exc)
                     partial = [m for m in captured if id(m) not in known]
                     err = to_axon_error(
                         exc,
@@ -322,6 +325,7 @@ class AgentService:
 
 _STREAM_CAPABILITIES = [RunStarted()]
 _TAG_TOOL_ERRORS = TagToolErrors()
+_CONTENT_GUARD = ContentGuard()
 
 
 class _Interrupted(Exception):

@@ -27,6 +27,7 @@ from pydantic_ai import exceptions as pai
 from pydantic_ai.agent.spec import AgentSpec
 from pydantic_ai.models.test import TestModel
 
+from axon_port.agents._content import ContentGuard
 from axon_port.agents._mcp import SpecMCP
 from axon_port.agents._messages import plain
 from axon_port.agents._models import build_model
@@ -79,6 +80,8 @@ class BuiltAgent:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: The output type without the ``DeferredToolRequests`` marker (for ``describe``).
     output_type: Any = None
+    #: Whether ``ContentGuard`` is one of the agent's own capabilities (see ``run``).
+    guards_content: bool = False
     #: Runs holding the agent (see ``_agent_table``), and whether it was replaced.
     users: int = 0
     retired: bool = False
@@ -177,6 +180,7 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
     if validated.deps_schema is not None:
         deps_validator = compile_validator(validated.deps_schema, where="spec.deps_schema")
     output_type: Any = plan.output_type if plan is not None else str
+    guards_content = bool(tools) or bool(validated.capabilities)
     try:
         agent: Agent[Any, Any] = Agent.from_spec(
             validated,
@@ -188,6 +192,8 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
             name=validated.name or name,
             tools=tools,
             custom_capability_types=CUSTOM_CAPABILITIES,
+            # What tools return may hold files the model request downloads.
+            capabilities=[ContentGuard()] if guards_content else None,
         )
     except (pai.UserError, ValidationError, TypeError, ValueError) as exc:
         raise _capability_error(validated, exc) from None
@@ -213,6 +219,7 @@ def build_spec_agent(name: str, raw: Any, registry: Registry) -> BuiltAgent:
         remote_tools=remote,
         deps_validator=deps_validator,
         output_type=output_type,
+        guards_content=guards_content,
     )
 
 

@@ -44,6 +44,18 @@ defmodule AxonPort do
 
   @default_retry [max_attempts: 3, base_delay: 100, max_delay: 2_000, jitter: true]
   @complete_opts [:tools, :model_settings, :output_schema]
+  # Request fields a run takes from its options, as the protocol names them.
+  @run_opts [
+    :history,
+    :deps,
+    :model_settings,
+    :usage_limits,
+    :deferred_tool_results,
+    :model,
+    :instructions,
+    :metadata,
+    :usage
+  ]
 
   @doc """
   Defines (or redefines) an agent named `name` on the worker(s).
@@ -58,7 +70,7 @@ defmodule AxonPort do
           {:ok, String.t()} | {:error, reason()}
   def define_agent(target, name, spec, opts \\ []) do
     name = to_string(name)
-    timeout = Keyword.get(opts, :timeout, 30_000)
+    timeout = Keyword.validate!(opts, timeout: 30_000)[:timeout]
 
     case workers(target) do
       [] ->
@@ -84,6 +96,9 @@ defmodule AxonPort do
     * `:history` — earlier messages (the `messages` of previous results,
       concatenated) for a multi-turn conversation;
     * `:deps`, `:model_settings`, `:usage_limits` — passed to the run;
+    * `:model`, `:instructions`, `:metadata`, `:usage` — per-run overrides, as
+      pydantic-ai's `run()` takes them (another model, extra instructions, metadata
+      merged over the spec's, usage to continue counting from);
     * `:deferred_tool_results` — decisions for a run that ended with `deferred`
       (`%{approvals: ..., calls: ...}`; see `resume/4`);
     * `:timeout` — ms to wait (default 120 s); on expiry the run is cancelled and
@@ -93,6 +108,8 @@ defmodule AxonPort do
       exits and a missing worker are retried with exponential backoff
       (`base_delay * 2^(attempt-1)`, capped at `max_delay`) and, with `jitter`,
       a random delay between half and all of that. Other errors return at once.
+
+  An unknown option raises `ArgumentError`.
 
   Returns `{:ok, %{output: ..., usage: ..., messages: ..., elapsed_ms: ...}}`.
   """
@@ -104,6 +121,7 @@ defmodule AxonPort do
         ) ::
           {:ok, run_result()} | {:error, reason()}
   def run(target, agent, prompt, opts \\ []) do
+    opts = Keyword.validate!(opts, @run_opts ++ [:timeout, :retry])
     {payload, meta} = run_request(agent, prompt, opts, false)
     timeout = Keyword.get(opts, :timeout, 120_000)
 
@@ -145,6 +163,7 @@ defmodule AxonPort do
         ) ::
           {:ok, {worker :: pid(), reference()}} | {:error, reason()}
   def stream(target, agent, prompt, opts \\ []) do
+    opts = Keyword.validate!(opts, [:to | @run_opts])
     {payload, meta} = run_request(agent, prompt, opts, true)
     meta = Keyword.put(meta, :to, Keyword.get(opts, :to, self()))
 
@@ -171,7 +190,8 @@ defmodule AxonPort do
         ) ::
           Enumerable.t()
   def stream!(target, agent, prompt, opts \\ []) do
-    idle = Keyword.get(opts, :idle_timeout, 120_000)
+    {idle, opts} =
+      Keyword.pop(Keyword.validate!(opts, [{:idle_timeout, 120_000} | @run_opts]), :idle_timeout)
 
     Stream.resource(
       fn ->
@@ -253,6 +273,7 @@ defmodule AxonPort do
   @spec complete(target(), String.t() | atom() | map(), list() | String.t(), keyword()) ::
           {:ok, run_result()} | {:ok, {pid(), reference()}} | {:error, reason()}
   def complete(target, model, messages, opts \\ []) do
+    opts = Keyword.validate!(opts, @complete_opts ++ [:timeout, :retry, :stream_to])
     model = if is_atom(model), do: Atom.to_string(model), else: model
     base = %{op: :complete, model: model, messages: messages}
 
@@ -297,7 +318,7 @@ defmodule AxonPort do
   @spec set_log_level(target(), atom() | String.t(), keyword()) ::
           {:ok, String.t()} | {:error, reason()}
   def set_log_level(target, level, opts \\ []) when is_atom(level) or is_binary(level) do
-    timeout = Keyword.get(opts, :timeout, 5_000)
+    timeout = Keyword.validate!(opts, timeout: 5_000)[:timeout]
     payload = %{op: :set_log_level, level: to_string(level)}
 
     case workers(target) do
@@ -325,13 +346,13 @@ defmodule AxonPort do
           {:ok, term()} | {:error, reason()}
   def call(target, function, args \\ [], kwargs \\ %{}, opts \\ []) do
     payload = %{op: :call, function: to_string(function), args: args, kwargs: Map.new(kwargs)}
-    simple(target, payload, :call, Keyword.put_new(opts, :timeout, 5_000))
+    simple(target, payload, :call, opts, 5_000)
   end
 
   @doc "Round trip to the worker: `:ok` when it answered `pong`."
   @spec ping(target(), keyword()) :: :ok | {:error, reason()}
   def ping(target, opts \\ []) do
-    simple(target, %{op: :ping}, :ping, Keyword.put_new(opts, :timeout, 5_000))
+    simple(target, %{op: :ping}, :ping, opts, 5_000)
   end
 
   @doc """
@@ -340,7 +361,7 @@ defmodule AxonPort do
   """
   @spec describe(target(), keyword()) :: {:ok, map()} | {:error, reason()}
   def describe(target, opts \\ []) do
-    simple(target, %{op: :describe}, :describe, Keyword.put_new(opts, :timeout, 10_000))
+    simple(target, %{op: :describe}, :describe, opts, 10_000)
   end
 
   @doc """
@@ -349,13 +370,14 @@ defmodule AxonPort do
   """
   @spec stats(target(), keyword()) :: {:ok, map()} | {:error, reason()}
   def stats(target, opts \\ []) do
-    simple(target, %{op: :stats}, :stats, Keyword.put_new(opts, :timeout, 5_000))
+    simple(target, %{op: :stats}, :stats, opts, 5_000)
   end
 
-  defp simple(target, payload, op, opts) do
-    timeout = Keyword.fetch!(opts, :timeout)
+  defp simple(target, payload, op, opts, default_timeout) do
+    opts = Keyword.validate!(opts, timeout: default_timeout, retry: false)
+    timeout = opts[:timeout]
 
-    with_retry(Keyword.get(opts, :retry, false), fn ->
+    with_retry(opts[:retry], fn ->
       with {:ok, worker} <- pick(target) do
         Worker.request(worker, payload, [op: op], timeout)
       end
@@ -363,8 +385,6 @@ defmodule AxonPort do
   end
 
   # ---------------------------------------------------------------------------
-
-  @run_opts [:history, :deps, :model_settings, :usage_limits, :deferred_tool_results]
 
   defp run_request(agent, prompt, opts, stream?) do
     base = %{op: :run, prompt: prompt, stream: stream?}

@@ -19,6 +19,44 @@ defmodule AxonPort.AgentsTest do
     %{w: w}
   end
 
+  describe "run options" do
+    test "an unknown option raises ArgumentError naming it, before anything is sent", %{w: w} do
+      assert_raise ArgumentError, ~r/unknown keys \[:histroy\]/, fn ->
+        AxonPort.run(w, %{model: "test"}, "hi", histroy: [])
+      end
+
+      assert_raise ArgumentError, ~r/:tiemout/, fn ->
+        AxonPort.call(w, "add", [1, 2], %{}, tiemout: 5)
+      end
+
+      assert_raise ArgumentError, ~r/:retry/, fn ->
+        AxonPort.stream(w, "x", "hi", retry: false)
+      end
+
+      assert_raise ArgumentError, ~r/:deps/, fn ->
+        AxonPort.complete(w, "test", "hi", deps: %{})
+      end
+
+      assert_raise ArgumentError, ~r/:bogus/, fn -> AxonPort.ping(w, bogus: 1) end
+      assert {:ok, %{"served_total" => _}} = AxonPort.stats(w)
+    end
+
+    test "model, instructions and usage are per-run overrides", %{w: w} do
+      assert {:ok, "o"} = AxonPort.define_agent(w, :o, model: script(["from the spec"]))
+      assert {:ok, %{output: "from the spec"}} = AxonPort.run(w, "o", "hi")
+
+      assert {:ok, %{output: "from the run", messages: [request | _], usage: usage}} =
+               AxonPort.run(w, "o", "hi",
+                 model: script(["from the run"]),
+                 instructions: "Answer in French.",
+                 usage: %{requests: 4, input_tokens: 100}
+               )
+
+      assert request["instructions"] =~ "Answer in French."
+      assert usage["requests"] == 5 and usage["input_tokens"] > 100
+    end
+  end
+
   describe "define and run" do
     test "a defined agent with structured output returns output, usage and messages", %{w: w} do
       assert {:ok, "support"} =

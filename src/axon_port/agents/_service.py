@@ -27,13 +27,15 @@ from pydantic_ai import (
 from pydantic_ai.agent import Agent, AgentRunResult
 from pydantic_ai.exceptions import RunCancelled
 from pydantic_ai.messages import ModelMessage
+from pydantic_ai.toolsets import FunctionToolset
 from pydantic_ai.usage import RunUsage, UsageLimits
+from pydantic_graph import End
 
 from axon_port.agents._complete import complete_request
 from axon_port.agents._content import ContentGuard, has_files, user_prompt
 from axon_port.agents._deferred import dump_deferred, load_deferred_results
 from axon_port.agents._errors import to_axon_error
-from axon_port.agents._messages import dump_messages, jsonable, load_history, plain
+from axon_port.agents._messages import dump_messages, dump_usage, jsonable, load_history, plain
 from axon_port.agents._remote import (
     CURRENT_RUN,
     RunStarted,
@@ -175,7 +177,7 @@ class AgentService:
         await built.start()
         if stream:
             kwargs["capabilities"] = _STREAM_CAPABILITIES
-        if built.spec is None:  # a Python agent's own tools: tag what escapes them
+        if built.spec is None and _has_tools(built.agent):  # tag what escapes its tools
             kwargs["capabilities"] = [*kwargs.get("capabilities", ()), _TAG_TOOL_ERRORS]
         # Only when there are files: a run-time capability widens pydantic-ai's start-up,
         # where a cancel can leave a task behind (see RunStarted).
@@ -185,7 +187,6 @@ class AgentService:
         state = RunState(ctx.id, ctx.send)
         self.runs.open(state)
         token = CURRENT_RUN.set(state)
-        known = {id(m) for m in history}
         try:
             with capture_run_messages() as captured:
                 try:
@@ -194,10 +195,10 @@ class AgentService:
                     state.cancel_leftover_tasks()
                     partial = stopped.messages
                     if partial is None:
-                        partial = [m for m in captured if id(m) not in known]
+                        partial = _new_messages(captured, history)
                     raise cancelled_error(ctx.cancel_reason, partial) from None
                 except Exception as exc:
-                    partial = [m for m in captured if id(m) not in known]
+                    partial = _new_messages(captured, history)
                     err = to_axon_error(
                         exc,
                         validation_errors=state.validation_errors,
@@ -211,7 +212,7 @@ class AgentService:
             self.runs.close(state)
         reply = {
             "output": jsonable(result.output),
-            "usage": jsonable(result.usage),
+            "usage": dump_usage(result.usage),
             "messages": dump_messages(result.new_messages()),
             "elapsed_ms": round((time.monotonic() - started) * 1000, 3),
         }
@@ -253,8 +254,11 @@ class AgentService:
             # would cost ~0.35 ms of CPU per run).
             async with built.agent.iter(prompt, **kwargs) as agent_run:
                 state.started.set()
-                async for _ in agent_run:
-                    pass
+                # Driven node by node with next(), as Agent.run does (cheaper than
+                # `async for`, which goes through the graph's iterator protocol).
+                node = agent_run.next_node
+                while not isinstance(node, End) and agent_run.result is None:
+                    node = await agent_run.next(node)
             if agent_run.result is None:  # pragma: no cover - iter always ends with one
                 raise AxonError("the run ended without a result", kind="internal")
             return agent_run.result
@@ -364,6 +368,17 @@ class _Interrupted(Exception):
     def __init__(self, messages: list[ModelMessage] | None) -> None:
         super().__init__("interrupted")
         self.messages = messages
+
+
+def _new_messages(captured: list[ModelMessage], history: list[ModelMessage]) -> list[ModelMessage]:
+    """The messages of ``captured`` that the run made (not the history it was sent)."""
+    known = {id(m) for m in history}
+    return [m for m in captured if id(m) not in known]
+
+
+def _has_tools(agent: Any) -> bool:
+    """Whether any tool can run: a toolset other than an empty function toolset."""
+    return any(not isinstance(ts, FunctionToolset) or ts.tools for ts in agent.toolsets)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -8,7 +8,7 @@ it is steady enough to tune against on a shared machine: a :class:`~axon_port.wo
 is built with a ``write`` that collects frames, and each run is one request payload
 handed to its dispatcher, awaited until its ``result`` frame is written.
 
-    python bench/run_overhead.py [--runs 100] [--rounds 40] [--history 0] [--profile]
+    python bench/run_overhead.py [--runs 100] [--rounds 40] [--history 0] [--stream] [--profile]
 
 Prints per-run medians [min-max] for in-process and through the worker, and the
 difference (the worker's CPU per run; target <= 0.1 ms). ``--profile`` runs the
@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(__file__))
 
 import bench_models
-from pydantic_ai.messages import ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelMessagesTypeAdapter, PartDeltaEvent, PartStartEvent
 
 from axon_port._framing import FrameDecoder
 from axon_port.worker import Worker, WorkerConfig
@@ -45,11 +45,14 @@ class _Driver:
         self.codec = self.worker.codec
         self._decoder = FrameDecoder(2**32 - 1)
         self._waiting: asyncio.Future[dict[str, Any]] | None = None
+        self.chunks = 0
 
     def _write(self, data: bytes) -> None:
         for payload in self._decoder.feed(data):
             frame = self.codec.decode(payload)
-            if frame.get("type") in ("result", "error") and self._waiting is not None:
+            if frame.get("type") == "chunk":
+                self.chunks += 1
+            elif frame.get("type") in ("result", "error") and self._waiting is not None:
                 self._waiting.set_result(frame)
 
     async def request(self, payload: bytes) -> dict[str, Any]:
@@ -77,25 +80,38 @@ async def _history(length: int) -> list[Any]:
 
 async def main(args: argparse.Namespace) -> None:
     gc.set_threshold(50_000, 20, 100)
-    agent = bench_models.AGENTS["cpu"]
     driver = _Driver()
     wire_history = await _history(args.history)
     history = ModelMessagesTypeAdapter.validate_python(wire_history)
-    params: dict[str, Any] = {"op": "run", "agent": "cpu", "prompt": "hi"}
+    name = "streamer" if args.stream else "cpu"
+    agent = bench_models.AGENTS[name]
+    params: dict[str, Any] = {"op": "run", "agent": name, "prompt": "hi"}
+    if args.stream:
+        params["stream"] = True
     if wire_history:
         params["history"] = wire_history
     payloads = [driver.codec.encode_frame({**params, "id": i + 1}) for i in range(args.runs)]
 
+    async def one_inproc() -> None:
+        if not args.stream:
+            await agent.run("hi", message_history=history or None)
+            return
+        deltas = 0
+        async with agent.run_stream_events("hi", message_history=history or None) as events:
+            async for event in events:
+                if isinstance(event, PartDeltaEvent | PartStartEvent):
+                    deltas += 1
+
     async def inproc() -> None:
         for _ in range(args.runs):
-            await agent.run("hi", message_history=history or None)
+            await one_inproc()
 
     async def port() -> None:
         for p in payloads:
             await driver.request(p)
 
     for _ in range(20):  # warm both paths
-        await agent.run("hi", message_history=history or None)
+        await one_inproc()
         await driver.request(payloads[0])
     gc.collect()
     gc.freeze()
@@ -120,7 +136,8 @@ async def main(args: argparse.Namespace) -> None:
     def show(xs: list[float]) -> str:
         return f"{statistics.median(xs):8.1f} us [{min(xs):.1f}-{max(xs):.1f}]"
 
-    print(f"CPU per run, {args.runs} runs x {args.rounds} rounds, history {args.history}:")
+    what = "streamed run (100 deltas)" if args.stream else "run"
+    print(f"CPU per {what}, {args.runs} x {args.rounds} rounds, history {args.history}:")
     for name, xs in times.items():
         print(f"  {name:12} {show(xs)}")
     diffs = [w - i for w, i in zip(times["worker"], times["in-process"], strict=True)]
@@ -136,6 +153,7 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--history", type=int, default=0)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--stream", action="store_true", help="streamed runs (100 deltas each)")
     import uvloop
 
     uvloop.run(main(ap.parse_args()))

@@ -14,11 +14,13 @@ message seen before, in any run, costs a hash and a copy instead of a validation
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydantic
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
+from pydantic_ai.usage import RunUsage
 from pydantic_core import to_jsonable_python
 
 from axon_port._secrets import redact
@@ -26,7 +28,7 @@ from axon_port.agents._history_cache import HistoryCache
 from axon_port.codecs import get_codec
 from axon_port.errors import BadRequest, EncodeError
 
-__all__ = ["HISTORY_CACHE", "dump_messages", "jsonable", "load_history", "plain"]
+__all__ = ["HISTORY_CACHE", "dump_messages", "dump_usage", "jsonable", "load_history", "plain"]
 
 #: Validated history messages by the hash of their ETF encoding, shared by all runs.
 HISTORY_CACHE = HistoryCache(get_codec("etf").encode)
@@ -54,6 +56,30 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return to_jsonable_python(value, fallback=repr)
+
+
+# The keys pydantic-ai's own serialisation gives a ``RunUsage``, in its order.
+_USAGE_SAMPLE: dict[str, Any] = to_jsonable_python(RunUsage())
+_USAGE_KEYS = tuple(_USAGE_SAMPLE)
+_USAGE_FLOATS = frozenset(k for k, v in _USAGE_SAMPLE.items() if type(v) is float)
+_USAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(RunUsage))
+
+
+def dump_usage(usage: Any) -> Any:
+    """A run's usage as pydantic-ai serialises it (what ``jsonable`` gives), built
+    directly for the plain case: ~10x cheaper than the serializer, once per run."""
+    if (
+        type(usage) is RunUsage
+        and usage.cost is None
+        and usage.__dict__.keys() <= _USAGE_FIELDS
+        and all(type(v) is int for v in usage.details.values())
+    ):
+        out = {k: getattr(usage, k) for k in _USAGE_KEYS}
+        for k in _USAGE_FLOATS:
+            out[k] = float(out[k])
+        out["details"] = dict(usage.details)
+        return out
+    return jsonable(usage)
 
 
 def load_history(data: Any, *, field: str = "history") -> list[ModelMessage]:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic_ai import ApprovalRequired, ModelRetry, RunContext, Tool
-from pydantic_ai.capabilities import AbstractCapability
 
 from axon_port.agents._content import file_urls, tool_output
 from axon_port.agents._errors import ContentError, RemoteToolError
@@ -40,7 +39,7 @@ from axon_port.errors import BadRequest
 if TYPE_CHECKING:  # jsonschema is imported when a schema is first compiled
     from jsonschema.protocols import Validator
 
-__all__ = ["CURRENT_RUN", "RemoteToolDef", "RunStarted", "RunState", "RunTable", "remote_tool"]
+__all__ = ["CURRENT_RUN", "RemoteToolDef", "RunState", "RunTable", "remote_tool"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,21 +132,6 @@ class RunState:
 CURRENT_RUN: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
     "axon_port_agent_run", default=None
 )
-
-
-class RunStarted(AbstractCapability[Any]):
-    """Marks the current run as started when its first graph node runs.
-
-    pydantic-ai 2.68 can leave an internal task behind when a run is cancelled
-    while it is still setting up its lifecycle hooks; the service waits for this
-    signal before cancelling a run that has begun its start-up.
-    """
-
-    async def before_node_run(self, ctx: RunContext[Any], *, node: Any) -> Any:
-        state = CURRENT_RUN.get()
-        if state is not None:
-            state.started.set()
-        return node
 
 
 class RunTable:

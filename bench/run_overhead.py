@@ -1,0 +1,159 @@
+"""The worker's own CPU per run: the full request path in one process, against
+``agent.run`` in-process, interleaved in one run.
+
+The port's cost over in-process pydantic-ai is the worker's work per run (frame
+decode, agent lookup, the run's bookkeeping, result serialisation and encode) plus
+the pipe and the client. This measures the first part without a pipe or a BEAM, so
+it is steady enough to tune against on a shared machine: a :class:`~axon_port.worker.Worker`
+is built with a ``write`` that collects frames, and each run is one request payload
+handed to its dispatcher, awaited until its ``result`` frame is written.
+
+    python bench/run_overhead.py [--runs 100] [--rounds 40] [--history 0] [--stream] [--profile]
+
+Prints per-run medians [min-max] for in-process and through the worker, and the
+difference (the worker's CPU per run; target <= 0.1 ms). ``--profile`` runs the
+worker path under cProfile instead and prints the top functions by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import os
+import pstats
+import statistics
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import bench_models
+from pydantic_ai.messages import ModelMessagesTypeAdapter, PartDeltaEvent, PartStartEvent
+
+from axon_port._framing import FrameDecoder
+from axon_port.worker import Worker, WorkerConfig
+
+
+class _Driver:
+    """Feeds request payloads to a Worker and waits for each one's terminal frame."""
+
+    def __init__(self) -> None:
+        self.worker = Worker(WorkerConfig(codec="etf", warm=False), self._write)
+        self.codec = self.worker.codec
+        self._decoder = FrameDecoder(2**32 - 1)
+        self._waiting: asyncio.Future[dict[str, Any]] | None = None
+        self.chunks = 0
+
+    def _write(self, data: bytes) -> None:
+        for payload in self._decoder.feed(data):
+            frame = self.codec.decode(payload)
+            if frame.get("type") == "chunk":
+                self.chunks += 1
+            elif frame.get("type") in ("result", "error") and self._waiting is not None:
+                self._waiting.set_result(frame)
+
+    async def request(self, payload: bytes) -> dict[str, Any]:
+        self._waiting = asyncio.get_running_loop().create_future()
+        self.worker.dispatcher.handle_payload(payload)
+        frame = await self._waiting
+        if frame["type"] != "result":
+            raise RuntimeError(f"run failed: {frame}")
+        return frame
+
+
+async def _history(length: int) -> list[Any]:
+    base = ModelMessagesTypeAdapter.dump_python(
+        (await bench_models.AGENTS["cpu"].run("hi")).all_messages(), mode="json"
+    )
+    out = []
+    for i in range(length):
+        msg = {**base[i % 2], "parts": [dict(p) for p in base[i % 2]["parts"]]}
+        for part in msg["parts"]:
+            if isinstance(part.get("content"), str):
+                part["content"] = f"{part['content']} #{i}"
+        out.append(msg)
+    return out
+
+
+async def main(args: argparse.Namespace) -> None:
+    gc.set_threshold(50_000, 20, 100)
+    driver = _Driver()
+    wire_history = await _history(args.history)
+    history = ModelMessagesTypeAdapter.validate_python(wire_history)
+    name = "streamer" if args.stream else "cpu"
+    agent = bench_models.AGENTS[name]
+    params: dict[str, Any] = {"op": "run", "agent": name, "prompt": "hi"}
+    if args.stream:
+        params["stream"] = True
+    if wire_history:
+        params["history"] = wire_history
+    payloads = [driver.codec.encode_frame({**params, "id": i + 1}) for i in range(args.runs)]
+
+    async def one_inproc() -> None:
+        if not args.stream:
+            await agent.run("hi", message_history=history or None)
+            return
+        deltas = 0
+        async with agent.run_stream_events("hi", message_history=history or None) as events:
+            async for event in events:
+                if isinstance(event, PartDeltaEvent | PartStartEvent):
+                    deltas += 1
+
+    async def inproc() -> None:
+        for _ in range(args.runs):
+            await one_inproc()
+
+    async def port() -> None:
+        for p in payloads:
+            await driver.request(p)
+
+    for _ in range(20):  # warm both paths
+        await one_inproc()
+        await driver.request(payloads[0])
+    gc.collect()
+    gc.freeze()
+
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        await port()
+        prof.disable()
+        stats = pstats.Stats(prof)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats("axon_port|pydantic_core|dataclasses|copy", 40)
+        return
+
+    times: dict[str, list[float]] = {"in-process": [], "worker": []}
+    for _ in range(args.rounds):
+        for name, fn in (("in-process", inproc), ("worker", port)):
+            t0 = time.process_time()
+            await fn()
+            times[name].append((time.process_time() - t0) / args.runs * 1e6)
+
+    def show(xs: list[float]) -> str:
+        return f"{statistics.median(xs):8.1f} us [{min(xs):.1f}-{max(xs):.1f}]"
+
+    what = "streamed run (100 deltas)" if args.stream else "run"
+    print(f"CPU per {what}, {args.runs} x {args.rounds} rounds, history {args.history}:")
+    for name, xs in times.items():
+        print(f"  {name:12} {show(xs)}")
+    diffs = [w - i for w, i in zip(times["worker"], times["in-process"], strict=True)]
+    ratio = statistics.median(times["worker"]) / statistics.median(times["in-process"])
+    floor = min(times["worker"]) - min(times["in-process"])
+    print(f"  {'worker cost':12} {show(diffs)}   ({ratio:.3f}x in-process; target <= 100 us)")
+    print(f"  {'min - min':12} {floor:8.1f} us   (the quietest round of each)")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--history", type=int, default=0)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--stream", action="store_true", help="streamed runs (100 deltas each)")
+    import uvloop
+
+    uvloop.run(main(ap.parse_args()))

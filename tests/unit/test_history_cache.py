@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -155,3 +156,56 @@ def test_fresh_copy_is_deep_for_containers_and_shares_immutables() -> None:
     clone = fresh_copy(nested)
     assert clone == nested
     assert clone["a"][1]["b"][1] is not nested["a"][1]["b"][1]
+
+
+def _mutables(value: Any, seen: set[int] | None = None) -> list[Any]:
+    """Every mutable object reachable from ``value`` (what a copy must not share)."""
+    import dataclasses
+    import enum
+
+    from axon_port.agents._history_cache import _IMMUTABLE
+
+    seen = set() if seen is None else seen
+    if type(value) in _IMMUTABLE or isinstance(value, enum.Enum) or id(value) in seen:
+        return []
+    seen.add(id(value))
+    found = [value]
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list | tuple | set):
+        children = value
+    elif dataclasses.is_dataclass(value):
+        children = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    else:
+        return []
+    for child in children:
+        found += _mutables(child, seen)
+    return found
+
+
+def test_the_c_copy_equals_the_python_one_and_shares_nothing_mutable() -> None:
+    from axon_port.agents import _history_cache as hc
+
+    if not hc.SPEEDUPS_AVAILABLE:
+        # CI (scripts/test) builds the accelerators and sets AXON_PORT_REQUIRE_SPEEDUPS=1
+        assert os.environ.get("AXON_PORT_REQUIRE_SPEEDUPS") != "1", "_copy_speedups not built"
+        pytest.skip("the _copy_speedups accelerator is not built")
+    assert hc.fresh_copy is not hc.py_fresh_copy
+    image = {"kind": "binary", "data": b"\x89PNG", "media_type": "image/png"}
+    rich = [
+        *wire_history(tool=True),
+        {
+            "kind": "request",
+            "parts": [
+                {"part_kind": "user-prompt", "content": ["look", image]},
+                {"part_kind": "retry-prompt", "content": "again", "tool_name": "lookup"},
+            ],
+        },
+    ]
+    messages = validate(rich)
+    for value in [*messages, {"a": [1, {"b": (2, [3])}], "s": {4}}, [[], {}], "x", 3]:
+        c, py = hc.fresh_copy(value), hc.py_fresh_copy(value)
+        assert c == py == value
+        assert type(c) is type(value)
+        originals = {id(m) for m in _mutables(value)}
+        assert not originals & {id(m) for m in _mutables(c)}

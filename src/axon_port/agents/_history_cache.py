@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HistoryCache", "fresh_copy"]
+__all__ = ["SPEEDUPS_AVAILABLE", "HistoryCache", "fresh_copy", "py_fresh_copy"]
 
 DEFAULT_MAX_ITEMS = 50_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -65,14 +65,19 @@ _IMMUTABLE: frozenset[type] = frozenset(
     }
 )
 _PLANS: dict[type, tuple[str, ...]] = {}
+# The dataclasses copied through their ``__dict__`` (the C half copies those itself).
+_DICT_TYPES: set[type] = set()
 
 
-def fresh_copy(value: Any) -> Any:
+def py_fresh_copy(value: Any) -> Any:
     """A copy of ``value`` sharing only immutable leaves with it.
 
     Dataclass instances (pydantic-ai's messages and parts) are rebuilt without
     running ``__init__``; lists, dicts, tuples and sets are copied recursively.
     Values of other types (enums and the immutable scalars) are shared.
+    :func:`fresh_copy` is this, in C when ``_copy_speedups`` is built (the C code
+    handles lists, dicts and ``__dict__`` dataclasses and calls back here for the
+    rest); children are copied through :func:`fresh_copy`.
     """
     cls = type(value)
     if cls in _IMMUTABLE:
@@ -92,6 +97,8 @@ def fresh_copy(value: Any) -> Any:
         if not dataclasses.is_dataclass(value):
             return value
         plan = _PLANS[cls] = _plan(cls)
+        if plan is _DICT:
+            _DICT_TYPES.add(cls)
     new = object.__new__(cls)
     if plan is _DICT:
         fields = value.__dict__.copy()
@@ -115,6 +122,21 @@ def _plan(cls: type) -> tuple[str, ...]:
     if "__slots__" in cls.__dict__ or not hasattr(cls, "__dict__"):
         return tuple(f.name for f in dataclasses.fields(cls))
     return _DICT
+
+
+def _load_speedups() -> Any:
+    try:
+        from axon_port.agents import _copy_speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    _copy_speedups.configure(frozenset(_IMMUTABLE), _DICT_TYPES, py_fresh_copy)
+    return _copy_speedups
+
+
+_speedups = _load_speedups()
+#: ``py_fresh_copy`` in C (~4x faster on history messages) when it is built.
+fresh_copy: Callable[[Any], Any] = _speedups.fresh_copy if _speedups else py_fresh_copy
+SPEEDUPS_AVAILABLE = _speedups is not None
 
 
 class HistoryCache:

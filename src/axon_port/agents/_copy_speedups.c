@@ -1,0 +1,144 @@
+/*
+ * The C half of axon_port.agents._history_cache.fresh_copy: a structural copy of a
+ * validated history message that shares only immutable leaves with the original.
+ *
+ * It handles the shapes pydantic-ai messages are made of -- lists, dicts and
+ * dataclass instances that keep their fields in __dict__ -- and hands everything
+ * else to the Python function (tuples, sets, slotted dataclasses, enums, unknown
+ * types), which also decides which classes are "copy through __dict__" ones and
+ * records them in the set given to configure().  The two are pinned to produce
+ * the same copies by tests/unit/test_history_cache.py.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *immutable_types; /* frozenset of types shared as they are */
+static PyObject *dict_types;      /* set of dataclass types copied through __dict__ */
+static PyObject *fallback;        /* the Python fresh_copy */
+static PyObject *empty_tuple;
+
+static PyObject *copy_value(PyObject *v);
+
+static PyObject *copy_list(PyObject *v) {
+    Py_ssize_t n = PyList_GET_SIZE(v);
+    PyObject *out = PyList_New(n);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = copy_value(PyList_GET_ITEM(v, i));
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+    return out;
+}
+
+static PyObject *copy_dict_items(PyObject *v) {
+    PyObject *out = PyDict_New();
+    if (out == NULL) return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *key, *val;
+    while (PyDict_Next(v, &pos, &key, &val)) {
+        PyObject *copied = copy_value(val);
+        if (copied == NULL || PyDict_SetItem(out, key, copied) < 0) {
+            Py_XDECREF(copied);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(copied);
+    }
+    return out;
+}
+
+static PyObject *copy_instance(PyObject *v, PyTypeObject *t) {
+    PyObject *fields = PyObject_GenericGetDict(v, NULL);
+    if (fields == NULL) return NULL;
+    if (!PyDict_CheckExact(fields)) {
+        Py_DECREF(fields);
+        return PyObject_CallOneArg(fallback, v);
+    }
+    PyObject *new_fields = copy_dict_items(fields);
+    Py_DECREF(fields);
+    if (new_fields == NULL) return NULL;
+    /* object.__new__(cls): no __init__, as the Python version does */
+    PyObject *out = PyBaseObject_Type.tp_new(t, empty_tuple, NULL);
+    if (out == NULL || PyObject_GenericSetDict(out, new_fields, NULL) < 0) {
+        Py_XDECREF(out);
+        Py_DECREF(new_fields);
+        return NULL;
+    }
+    Py_DECREF(new_fields);
+    return out;
+}
+
+static PyObject *copy_value(PyObject *v) {
+    PyTypeObject *t = Py_TYPE(v);
+    int found = PySet_Contains(immutable_types, (PyObject *)t);
+    if (found < 0) return NULL;
+    if (found) {
+        Py_INCREF(v);
+        return v;
+    }
+    if (Py_EnterRecursiveCall(" in fresh_copy")) return NULL;
+    PyObject *out;
+    if (t == &PyList_Type) {
+        out = copy_list(v);
+    } else if (t == &PyDict_Type) {
+        out = copy_dict_items(v);
+    } else {
+        found = PySet_Contains(dict_types, (PyObject *)t);
+        if (found < 0)
+            out = NULL;
+        else if (found)
+            out = copy_instance(v, t);
+        else
+            out = PyObject_CallOneArg(fallback, v);
+    }
+    Py_LeaveRecursiveCall();
+    return out;
+}
+
+static PyObject *py_configure(PyObject *self, PyObject *args) {
+    PyObject *imm, *dtypes, *fb;
+    if (!PyArg_ParseTuple(args, "O!O!O:configure", &PyFrozenSet_Type, &imm, &PySet_Type, &dtypes,
+                          &fb))
+        return NULL;
+    if (!PyCallable_Check(fb)) {
+        PyErr_SetString(PyExc_TypeError, "fallback must be callable");
+        return NULL;
+    }
+    Py_INCREF(imm);
+    Py_INCREF(dtypes);
+    Py_INCREF(fb);
+    Py_XSETREF(immutable_types, imm);
+    Py_XSETREF(dict_types, dtypes);
+    Py_XSETREF(fallback, fb);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_fresh_copy(PyObject *self, PyObject *v) {
+    if (fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_copy_speedups.configure() was not called");
+        return NULL;
+    }
+    return copy_value(v);
+}
+
+static PyMethodDef methods[] = {
+    {"configure", py_configure, METH_VARARGS,
+     "configure(immutable_types, dict_types, fallback): the tables fresh_copy uses."},
+    {"fresh_copy", py_fresh_copy, METH_O, "A structural copy sharing only immutable leaves."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_copy_speedups", "C half of the history cache's fresh_copy.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__copy_speedups(void) {
+    empty_tuple = PyTuple_New(0);
+    if (empty_tuple == NULL) return NULL;
+    return PyModule_Create(&module);
+}

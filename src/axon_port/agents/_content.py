@@ -154,6 +154,8 @@ def _message_files(messages: Sequence[ModelMessage]) -> Iterator[Any]:
             if not isinstance(part, UserPromptPart | ToolReturnPart):
                 continue
             content = part.content
+            if isinstance(content, str):  # the common case, checked first (once per part)
+                continue
             items = content if isinstance(content, list) else [content]
             yield from (p for p in items if is_multi_modal_content(p))
 

@@ -104,36 +104,4 @@ defmodule AxonPort.PeerTest do
       ]
     }
   end
-
-  defp start_peer do
-    unless Node.alive?() do
-      {_, 0} = System.cmd("epmd", ["-daemon"])
-
-      eventually(
-        fn ->
-          match?(
-            {:ok, _},
-            Node.start(:"axon_test_#{System.unique_integer([:positive])}@127.0.0.1")
-          )
-        end,
-        10_000,
-        "distribution to start"
-      )
-    end
-
-    host = node() |> Atom.to_string() |> String.split("@") |> List.last() |> to_charlist()
-
-    {:ok, peer, peer_node} =
-      :peer.start_link(%{
-        name: :"axon_peer_#{System.unique_integer([:positive])}",
-        host: host,
-        longnames: String.contains?(List.to_string(host), "."),
-        args: [~c"-setcookie", Atom.to_charlist(Node.get_cookie()), ~c"-pa" | :code.get_path()]
-      })
-
-    :ok = :rpc.call(peer_node, :application, :load, [:axon_port])
-    :ok = :rpc.call(peer_node, :application, :set_env, [:axon_port, :launcher, launcher()])
-    {:ok, _} = :rpc.call(peer_node, Application, :ensure_all_started, [:axon_port])
-    {peer, peer_node}
-  end
 end

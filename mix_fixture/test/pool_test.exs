@@ -45,7 +45,9 @@ defmodule AxonPort.PoolTest do
 
   describe "across nodes" do
     setup do
-      node = start_peer()
+      {peer, node} = start_peer()
+      Process.put(:peer, peer)
+      on_exit(fn -> catch_exit(:peer.stop(peer)) end)
       %{peer_node: node}
     end
 
@@ -92,53 +94,5 @@ defmodule AxonPort.PoolTest do
       eventually(fn -> length(Pool.members(pool)) == 1 end, 5_000, "the remote member to leave")
       assert {:ok, 4} = AxonPort.call({:pool, pool}, "add", [2, 2])
     end
-  end
-
-  # Makes this node distributed (epmd + Node.start) if `mix test` was run
-  # without --sname, then starts a peer node with our code paths and app.
-  defp start_peer do
-    unless Node.alive?() do
-      {_, 0} = System.cmd("epmd", ["-daemon"])
-
-      eventually(
-        fn ->
-          match?(
-            {:ok, _},
-            Node.start(:"axon_test_#{System.unique_integer([:positive])}@127.0.0.1")
-          )
-        end,
-        10_000,
-        "distribution to start"
-      )
-    end
-
-    host = node() |> Atom.to_string() |> String.split("@") |> List.last() |> to_charlist()
-    longnames = String.contains?(List.to_string(host), ".")
-
-    {:ok, peer, peer_node} =
-      :peer.start_link(%{
-        name: :"axon_peer_#{System.unique_integer([:positive])}",
-        host: host,
-        longnames: longnames,
-        args: [~c"-setcookie", Atom.to_charlist(Node.get_cookie())]
-      })
-
-    Process.put(:peer, peer)
-    :ok = :rpc.call(peer_node, :code, :add_paths, [:code.get_path()])
-
-    # The peer loads no config files: give it this node's launcher and Python
-    # settings, as an app that configures them at run time would.
-    :ok = :rpc.call(peer_node, :application, :load, [:axon_port])
-    :ok = :rpc.call(peer_node, :application, :set_env, [:axon_port, :launcher, launcher()])
-
-    :ok =
-      :rpc.call(peer_node, :application, :set_env, [
-        :axon_port,
-        :python,
-        Application.get_env(:axon_port, :python, [])
-      ])
-
-    {:ok, _} = :rpc.call(peer_node, Application, :ensure_all_started, [:axon_port])
-    peer_node
   end
 end

@@ -38,6 +38,47 @@ defmodule AxonPort.TestHelpers do
     )
   end
 
+  @doc """
+  Makes this node distributed (epmd + `Node.start/1`) if `mix test` was run without
+  `--sname`, then starts a peer node (`:peer`) with our code paths and the `:axon_port`
+  application, configured with this node's launcher and Python settings (a peer loads
+  no config files, as an app that configures them at run time). Returns
+  `{peer, peer_node}`; stop it with `:peer.stop/1`.
+  """
+  def start_peer do
+    unless Node.alive?() do
+      {_, 0} = System.cmd("epmd", ["-daemon"])
+
+      eventually(
+        fn ->
+          match?(
+            {:ok, _},
+            Node.start(:"axon_test_#{System.unique_integer([:positive])}@127.0.0.1")
+          )
+        end,
+        10_000,
+        "distribution to start"
+      )
+    end
+
+    host = node() |> Atom.to_string() |> String.split("@") |> List.last() |> to_charlist()
+
+    {:ok, peer, peer_node} =
+      :peer.start_link(%{
+        name: :"axon_peer_#{System.unique_integer([:positive])}",
+        host: host,
+        longnames: String.contains?(List.to_string(host), "."),
+        args: [~c"-setcookie", Atom.to_charlist(Node.get_cookie()), ~c"-pa" | :code.get_path()]
+      })
+
+    :ok = :rpc.call(peer_node, :application, :load, [:axon_port])
+    :ok = :rpc.call(peer_node, :application, :set_env, [:axon_port, :launcher, launcher()])
+    python = Application.get_env(:axon_port, :python, [])
+    :ok = :rpc.call(peer_node, :application, :set_env, [:axon_port, :python, python])
+    {:ok, _} = :rpc.call(peer_node, Application, :ensure_all_started, [:axon_port])
+    {peer, peer_node}
+  end
+
   @doc "Polls `fun` until it returns a truthy value or `timeout` ms pass; returns the value."
   def eventually(fun, timeout \\ 5_000, what \\ "condition") do
     deadline = System.monotonic_time(:millisecond) + timeout

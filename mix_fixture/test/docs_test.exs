@@ -26,7 +26,7 @@ defmodule AxonPort.DocsTest do
   #   :ai_pool), with the Python module `my_app_tools`
   #   (test/support/py/my_app_tools.py) and `"openai-chat:gpt-4o"` served by a
   #   loopback OpenAI Chat Completions server (tests/support/openai_loopback_port.py,
-  #   reached through OPENAI_BASE_URL by pydantic-ai's own OpenAI provider). Each
+  #   (AxonPort.Loopback) reached through OPENAI_BASE_URL by pydantic-ai's own OpenAI provider). Each
   #   top-level expression is evaluated in turn (binding and requires carried), so
   #   a `{:ok, ...} = ...` that does not match fails the test; the test then checks
   #   the values against what the model and the tools really saw.
@@ -37,11 +37,13 @@ defmodule AxonPort.DocsTest do
   use ExUnit.Case, async: false
 
   import AxonPort.TestHelpers
+  import AxonPort.Loopback, only: [script: 2, served: 2, sent?: 2, say: 1, calls: 1, answer: 1]
   import ExUnit.CaptureIO, only: [with_io: 1]
+
+  alias AxonPort.{DocBlocks, Loopback}
 
   @doc_path Path.expand("../../docs/elixir.md", __DIR__)
   @py_dir Path.expand("support/py", __DIR__)
-  @loopback Path.expand("../../tests/support/openai_loopback_port.py", __DIR__)
 
   # Blocks that are parsed but deliberately not executed: {section, index} => why.
   @parse_only %{
@@ -67,43 +69,16 @@ defmodule AxonPort.DocsTest do
   # A deployment path of the docs → where this test keeps `my_app_tools`.
   @substitutions [{"/srv/my_app/py", @py_dir}]
 
-  defp blocks do
-    @doc_path
-    |> File.read!()
-    |> String.split("\n")
-    |> Enum.with_index(1)
-    |> Enum.reduce({nil, nil, []}, fn
-      {"## " <> title, _}, {nil, _, acc} ->
-        {nil, title, acc}
-
-      {"```elixir", n}, {nil, section, acc} ->
-        {{n + 1, []}, section, acc}
-
-      {"```", _}, {{line, lines}, section, acc} ->
-        {nil, section, [{section, Enum.join(Enum.reverse(lines), "\n"), line} | acc]}
-
-      {line, _}, {{first, lines}, section, acc} ->
-        {{first, [line | lines]}, section, acc}
-
-      _line, state ->
-        state
-    end)
-    |> elem(2)
-    |> Enum.reverse()
-  end
+  defp blocks, do: DocBlocks.blocks(@doc_path)
 
   # [{section, index}] of every block, in doc order.
-  defp block_keys do
-    blocks()
-    |> Enum.group_by(&elem(&1, 0))
-    |> Enum.flat_map(fn {section, bs} -> for i <- 0..(length(bs) - 1), do: {section, i} end)
-  end
+  defp block_keys, do: DocBlocks.keys(blocks())
 
   defp installation?({section, code, _}),
     do: section == "Installation" and (code =~ "defp deps" or code =~ "config :axon_port")
 
   test "every elixir block of docs/elixir.md parses" do
-    fences = @doc_path |> File.read!() |> String.split("\n") |> Enum.count(&(&1 == "```elixir"))
+    fences = DocBlocks.fences(@doc_path)
     assert length(blocks()) == fences and fences > 10
 
     for {section, code, line} <- blocks() do
@@ -187,7 +162,7 @@ defmodule AxonPort.DocsTest do
   @tag :agents
   @tag timeout: 180_000
   test "the API examples run, in doc order, against the documented supervision tree" do
-    lb = start_loopback()
+    lb = Loopback.start()
 
     put_env(%{
       "OPENAI_BASE_URL" => lb.base_url,
@@ -367,23 +342,9 @@ defmodule AxonPort.DocsTest do
 
   # -- Evaluating doc blocks -------------------------------------------------------
 
-  defp block!(section, index) do
-    case Enum.at(for({^section, code, line} <- blocks(), do: {code, line}), index) do
-      {code, line} ->
-        {Enum.reduce(@substitutions, code, fn {from, to}, c -> String.replace(c, from, to) end),
-         line}
+  defp block!(section, index), do: DocBlocks.block!(blocks(), section, index, @substitutions)
 
-      nil ->
-        flunk("docs/elixir.md has no elixir block #{index} in section #{inspect(section)}")
-    end
-  end
-
-  defp forms(code, line) do
-    case Code.string_to_quoted!(code, file: @doc_path, line: line) do
-      {:__block__, _, forms} -> forms
-      form -> [form]
-    end
-  end
+  defp forms(code, line), do: DocBlocks.forms(code, @doc_path, line)
 
   defp defmodule?(form), do: match?({:defmodule, _, _}, form)
 
@@ -404,78 +365,9 @@ defmodule AxonPort.DocsTest do
   defp exec(section, index, binding \\ []) do
     Process.put(:docs_executed, [{section, index} | Process.get(:docs_executed, [])])
     {code, line} = block!(section, index)
-    env = Code.env_for_eval(file: @doc_path, line: line)
-
-    {values, {binding, _env}} =
-      code
-      |> forms(line)
-      |> Enum.reject(&defmodule?/1)
-      |> Enum.map_reduce({binding, env}, fn form, {binding, env} ->
-        {value, binding, env} = eval_form(form, binding, env, section)
-        {value, {binding, env}}
-      end)
-
-    {values, binding}
+    forms = code |> forms(line) |> Enum.reject(&defmodule?/1)
+    DocBlocks.eval_forms(forms, binding, @doc_path, line, section)
   end
-
-  defp eval_form(form, binding, env, section) do
-    Code.eval_quoted_with_env(form, binding, env)
-  rescue
-    err ->
-      line = elem(form, 1)[:line]
-
-      reraise RuntimeError,
-              [
-                message:
-                  "docs/elixir.md:#{line} (#{section}): #{Exception.message(err)}\n" <>
-                    Macro.to_string(form)
-              ],
-              __STACKTRACE__
-  end
-
-  # -- The loopback OpenAI server (a Python subprocess, see its module doc) ----------
-
-  defp start_loopback do
-    port =
-      Port.open({:spawn_executable, python()}, [
-        :binary,
-        {:packet, 4},
-        :exit_status,
-        args: [@loopback]
-      ])
-
-    %{"base_url" => base_url} = loopback_reply(port)
-    %{port: port, base_url: base_url}
-  end
-
-  defp loopback(%{port: port}, command) do
-    true = Port.command(port, :erlang.term_to_binary(command))
-    loopback_reply(port)
-  end
-
-  defp loopback_reply(port) do
-    receive do
-      {^port, {:data, bin}} -> :erlang.binary_to_term(bin)
-      {^port, {:exit_status, status}} -> flunk("the loopback server exited (#{status})")
-    after
-      20_000 -> flunk("no answer from the loopback server")
-    end
-  end
-
-  defp script(lb, replies), do: %{"queued" => _} = loopback(lb, %{"replies" => replies})
-
-  # The requests the model got since the last call: exactly `n`, every reply used.
-  defp served(lb, n) do
-    %{"requests" => requests, "queued" => queued} = loopback(lb, %{"take" => true})
-    assert {length(requests), queued} == {n, 0}, "model requests: #{inspect(requests)}"
-    requests
-  end
-
-  defp sent?(request, text), do: inspect(request["messages"]) =~ text
-
-  defp say(text), do: %{"text" => text}
-  defp calls(calls), do: %{"tool_calls" => for({name, args} <- calls, do: [name, args])}
-  defp answer(output), do: calls([{"final_result", output}])
 
   defp put_env(vars) do
     old = for {k, _} <- vars, do: {k, System.get_env(k)}

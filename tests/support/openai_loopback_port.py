@@ -14,6 +14,10 @@ answered by one frame:
   request bodies received since the last ``take`` (JSON decoded), oldest first.
 
 EOF on stdin (the port closed, its owner gone) stops the server and exits.
+
+With the argument ``--anthropic`` the server is an :class:`AnthropicLoopback`
+(Anthropic Messages API; ``base_url`` has no ``/v1``, as ``ANTHROPIC_BASE_URL``
+wants it) driven the same way, with ``text`` and ``tool_calls`` replies.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import struct
 import sys
 from typing import Any, BinaryIO
 
+import provider_loopback
 from openai_loopback import OpenAILoopback, Reply, error, text
+from provider_loopback import AnthropicLoopback
 
 from axon_port.codecs import get_codec
 
@@ -54,6 +60,24 @@ def _reply(spec: dict[str, Any]) -> Reply:
     return text(str(spec["text"]))
 
 
+def _anthropic_reply(spec: dict[str, Any]) -> provider_loopback.Reply:
+    if "tool_calls" in spec:
+        tools = [(str(name), dict(args)) for name, args in spec["tool_calls"]]
+        return provider_loopback.Reply(tools=tools)
+    return provider_loopback.text(str(spec["text"]))
+
+
+def _answer_anthropic(server: AnthropicLoopback, command: dict[str, Any]) -> dict[str, Any]:
+    if "replies" in command:
+        server.replies.extend(_anthropic_reply(spec) for spec in command["replies"])
+        return {"queued": len(server.replies)}
+    if command.get("take"):
+        requests, server.requests = server.requests, []
+        return {"requests": [body for _path, body, _headers in requests],
+                "queued": len(server.replies)}  # fmt: skip
+    return {"error": f"unknown command {sorted(command)}"}
+
+
 def _answer(server: OpenAILoopback, command: dict[str, Any]) -> dict[str, Any]:
     with server._lock:
         if "replies" in command:
@@ -67,6 +91,12 @@ def _answer(server: OpenAILoopback, command: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    if sys.argv[1:] == ["--anthropic"]:
+        with AnthropicLoopback() as claude:
+            _write(stdout, {"base_url": claude.base_url})
+            while (command := _read(stdin)) is not None:
+                _write(stdout, _answer_anthropic(claude, command))
+        return
     with OpenAILoopback() as server:
         _write(stdout, {"base_url": server.base_url})
         while (command := _read(stdin)) is not None:

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("calc")
 
@@ -18,6 +18,18 @@ def add(a: int, b: int) -> int:
 def server_pid() -> int:
     """The server's process id."""
     return os.getpid()
+
+
+@server.tool()
+def env(name: str) -> str:
+    """The server's environment variable ``name`` ("" when unset)."""
+    return os.environ.get(name, "")
+
+
+@server.tool()
+def header(name: str, ctx: Context) -> str:
+    """The request header ``name`` of this call ("" when unset, or over stdio)."""
+    return (ctx.headers or {}).get(name.lower(), "")
 
 
 if __name__ == "__main__":

@@ -40,30 +40,7 @@ defmodule AxonPort.MCPTest do
   end
 
   test "an MCP streamable-HTTP server's tools are called from an Elixir-defined agent", %{w: w} do
-    {:ok, sock} = :gen_tcp.listen(0, ip: {127, 0, 0, 1})
-    {:ok, port} = :inet.port(sock)
-    :gen_tcp.close(sock)
-
-    server =
-      Port.open({:spawn_executable, python()}, [
-        :binary,
-        args: [@server, "--http", Integer.to_string(port)]
-      ])
-
-    # Port close gives stdin EOF only, which an HTTP server ignores: kill it by pid.
-    {:os_pid, os_pid} = Port.info(server, :os_pid)
-    on_exit(fn -> System.cmd("kill", ["-9", Integer.to_string(os_pid)]) end)
-
-    eventually(
-      fn ->
-        case :gen_tcp.connect({127, 0, 0, 1}, port, [], 200) do
-          {:ok, s} -> :gen_tcp.close(s) == :ok
-          _ -> false
-        end
-      end,
-      20_000,
-      "the HTTP MCP server to listen"
-    )
+    port = start_http_mcp(@server)
 
     mcp = %{"MCP" => %{"url" => "http://127.0.0.1:#{port}/mcp", "headers" => %{"X-Test" => "1"}}}
 

@@ -79,6 +79,40 @@ defmodule AxonPort.TestHelpers do
     {peer, peer_node}
   end
 
+  @doc """
+  Starts the MCP server script `server` (tests/support/mcp_servers/...) as a
+  streamable-HTTP server on a free loopback port; returns the port once it listens.
+  Killed by pid when the test exits (closing a port gives stdin EOF only, which an
+  HTTP server ignores).
+  """
+  def start_http_mcp(server) do
+    {:ok, sock} = :gen_tcp.listen(0, ip: {127, 0, 0, 1})
+    {:ok, port} = :inet.port(sock)
+    :gen_tcp.close(sock)
+
+    proc =
+      Port.open({:spawn_executable, python()}, [
+        :binary,
+        args: [server, "--http", Integer.to_string(port)]
+      ])
+
+    {:os_pid, os_pid} = Port.info(proc, :os_pid)
+    ExUnit.Callbacks.on_exit(fn -> System.cmd("kill", ["-9", Integer.to_string(os_pid)]) end)
+
+    eventually(
+      fn ->
+        case :gen_tcp.connect({127, 0, 0, 1}, port, [], 200) do
+          {:ok, s} -> :gen_tcp.close(s) == :ok
+          _ -> false
+        end
+      end,
+      20_000,
+      "the HTTP MCP server to listen"
+    )
+
+    port
+  end
+
   @doc "Polls `fun` until it returns a truthy value or `timeout` ms pass; returns the value."
   def eventually(fun, timeout \\ 5_000, what \\ "condition") do
     deadline = System.monotonic_time(:millisecond) + timeout

@@ -49,6 +49,8 @@ __all__ = ["FdTransport", "claim_input", "claim_output", "set_parent_death_signa
 logger = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
+#: Requests of one read are served this many at a time, the output queue checked between.
+FEED_CHUNK = 64
 
 
 def _dup_above_std(fd: int) -> int:
@@ -158,6 +160,11 @@ class FdTransport:
         self._queued = 0
         self._writer_armed = False
         self._cork: list[bytes] | None = None
+        self._corked = 0  # bytes in the cork
+        # Requests read but not served yet: the output queue filled up while serving
+        # their batch. Served (in order) before anything more is read.
+        self._backlog: list[FrameEvent] = []
+        self._eof_pending = False  # input ended with a backlog still to serve
         self._drain_waiters: list[asyncio.Future[None]] = []
         self.closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -206,21 +213,42 @@ class FdTransport:
             return
         events = self._decoder.feed(data)
         if events:
-            # Replies produced while serving this batch leave in one write.
-            self._cork = []
-            try:
-                self._on_events(events)
-            finally:
-                batch, self._cork = self._cork, None
-                if batch:
-                    self.write(batch[0] if len(batch) == 1 else b"".join(batch))
+            self._serve(events)
         if not data:
             assert self._loop is not None
             self._loop.remove_reader(self.in_fd)
             self._loop_reader = False
-            self._on_eof()
-        elif self._queued > self.max_output:
+            if self._backlog:
+                self._eof_pending = True  # EOF once the backlog is served
+                self._pause_reading()
+            else:
+                self._on_eof()
+        elif self._backlog or self._queued > self.max_output:
             self._pause_reading()
+
+    def _serve(self, events: list[FrameEvent]) -> None:
+        """Serve ``events`` in order, ``FEED_CHUNK`` at a time; once the output queue
+        (replies of this batch included) is past ``max_output``, keep the rest in the
+        backlog. So a burst of small requests with large replies queues at most about
+        ``max_output`` plus one chunk's replies, not a whole read's."""
+        # Replies produced while serving this batch leave in one write.
+        self._cork = []
+        self._corked = 0
+        try:
+            n = len(events)
+            if n <= FEED_CHUNK:
+                self._on_events(events)
+            else:
+                for start in range(0, n, FEED_CHUNK):
+                    if self._queued + self._corked > self.max_output:
+                        self._backlog = events[start:]
+                        break
+                    self._on_events(events[start : start + FEED_CHUNK])
+        finally:
+            batch, self._cork = self._cork, None
+            self._corked = 0
+            if batch:
+                self.write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def _thread_batch(self, events: list[FrameEvent]) -> None:
         self._on_events(events)
@@ -239,6 +267,16 @@ class FdTransport:
 
     def _resume_reading(self) -> None:
         if not self._paused:
+            return
+        if self._backlog:
+            backlog, self._backlog = self._backlog, []
+            self._serve(backlog)
+            if self._backlog or self._queued > self.max_output:
+                return  # still full: the writer is armed, we come back here
+        if self._eof_pending:
+            self._eof_pending = False
+            self._paused = False
+            self._on_eof()
             return
         self._paused = False
         self._resume.set()
@@ -294,6 +332,7 @@ class FdTransport:
             return
         if self._cork is not None:
             self._cork.append(data)
+            self._corked += len(data)
             return
         if not self._nonblocking:
             self._write_blocking(data)

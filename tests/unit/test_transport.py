@@ -81,3 +81,55 @@ def test_a_closed_reader_is_treated_like_eof_and_writes_stop() -> None:
         await t.drain()
 
     asyncio.run(main())
+
+
+def test_a_full_output_queue_holds_back_the_rest_of_a_read_in_order_even_past_eof() -> None:
+    """A read of 300 small requests whose replies are large: serving stops once the
+    output queue is past max_output (checked every FEED_CHUNK requests), the rest waits
+    in order until the client reads, and EOF is delivered only after all are served."""
+
+    async def main() -> None:
+        from axon_port import _transport
+
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        served: list[bytes] = []
+        eofs: list[int] = []
+        reply = b"r" * 20_000
+
+        def on_events(events: list[FrameEvent]) -> None:
+            for e in events:
+                assert isinstance(e, bytes)
+                served.append(e)
+                t.write(encode_frame(reply))
+
+        t = FdTransport(
+            in_r,
+            out_w,
+            on_events=on_events,
+            on_eof=lambda: eofs.append(len(served)),
+            max_frame=1 << 20,
+            high_water=64 * 1024,
+            max_output=256 * 1024,
+            exit_after_eof=False,
+        )
+        t.start(asyncio.get_running_loop())
+        requests = [encode_frame(i.to_bytes(2, "big")) for i in range(300)]
+        os.write(in_w, b"".join(requests))  # 1.8 KB: one read
+        os.close(in_w)
+        await asyncio.sleep(0.1)
+        # Nobody reads: at most max_output plus one chunk's replies are queued.
+        assert len(served) < 300 and not eofs
+        assert t.buffered <= 256 * 1024 + _transport.FEED_CHUNK * (len(reply) + 4)
+        received = 0
+        loop = asyncio.get_running_loop()
+        while received < 300 * (len(reply) + 4):
+            received += len(await loop.run_in_executor(None, os.read, out_r, 1 << 20))
+        for _ in range(100):
+            if eofs:
+                break
+            await asyncio.sleep(0.01)
+        assert served == [i.to_bytes(2, "big") for i in range(300)]  # all, in order, once
+        assert eofs == [300]  # EOF after the last of them
+
+    asyncio.run(main())

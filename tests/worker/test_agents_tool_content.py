@@ -45,17 +45,22 @@ async def remote_run(codec: str, answer: Any) -> tuple[dict[str, Any], list[dict
     return reply, server.requests
 
 
+def _chart_agent(server: OpenAILoopback, returned: Any) -> Agent[None, str]:
+    """An in-process agent on ``server`` whose Python tool ``chart`` returns ``returned``."""
+    client = AsyncOpenAI(base_url=server.base_url, api_key="sk-loopback", max_retries=0)
+    agent = Agent(OpenAIChatModel("loopback-1", provider=OpenAIProvider(openai_client=client)))
+
+    @agent.tool_plain(description=CHART["description"])
+    def chart() -> Any:
+        return returned
+
+    return agent
+
+
 async def in_process_requests(returned: Any) -> list[dict[str, Any]]:
     """The request bodies of the same conversation with a Python tool returning ``returned``."""
     with OpenAILoopback(tool_call("chart", {}), text("A rising line.")) as server:
-        client = AsyncOpenAI(base_url=server.base_url, api_key="sk-loopback", max_retries=0)
-        agent = Agent(OpenAIChatModel("loopback-1", provider=OpenAIProvider(openai_client=client)))
-
-        @agent.tool_plain(description=CHART["description"])
-        def chart() -> Any:
-            return returned
-
-        await agent.run("Show my balance")
+        await _chart_agent(server, returned).run("Show my balance")
     return server.requests
 
 
@@ -160,13 +165,7 @@ def refused_url() -> str:
 async def in_process_error(part: ImageUrl) -> BaseException:
     """What an in-process agent whose tool returns ``part`` raises on the same model."""
     with OpenAILoopback(tool_call("chart", {}), text("never")) as server:
-        client = AsyncOpenAI(base_url=server.base_url, api_key="sk-loopback", max_retries=0)
-        agent = Agent(OpenAIChatModel("loopback-1", provider=OpenAIProvider(openai_client=client)))
-
-        @agent.tool_plain(description=CHART["description"])
-        def chart() -> Any:
-            return part
-
+        agent = _chart_agent(server, part)
         with pytest.raises(Exception) as caught:
             await agent.run("Show my balance")
     return caught.value

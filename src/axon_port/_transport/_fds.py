@@ -1,0 +1,92 @@
+"""Claiming the frame fds at start-up, and tying the worker's life to its parent's.
+
+* :func:`claim_output` takes a private duplicate of the frame-output fd and points
+  fd 1 at stderr (and ``sys.stdout`` at ``sys.stderr``), so no ``print``, C extension
+  or subprocess can ever write into the frame stream.
+* :func:`claim_input` takes a private duplicate of the frame-input fd and points fd 0
+  at ``/dev/null``, so no subprocess can eat frames.
+* The duplicates are numbered 3 or above (``F_DUPFD_CLOEXEC``) and closed-on-exec;
+  closed std fds are opened on ``/dev/null`` first, so nothing lands on them later.
+* :func:`set_parent_death_signal`: ``PR_SET_PDEATHSIG`` on Linux.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+
+__all__ = ["claim_input", "claim_output", "set_parent_death_signal"]
+
+
+def _dup_above_std(fd: int) -> int:
+    """A close-on-exec duplicate of ``fd`` numbered 3 or above: a plain ``os.dup`` could
+    land on a closed fd 0, 1 or 2, which the redirections below then overwrite."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+
+
+def _ensure_std_fds() -> None:
+    """Open ``/dev/null`` on any of fds 0-2 that is closed, so nothing later lands there."""
+    for std in (0, 1, 2):
+        try:
+            os.fstat(std)
+        except OSError:
+            fd = os.open(os.devnull, os.O_RDWR)
+            if fd != std:
+                os.dup2(fd, std)
+                os.close(fd)
+
+
+def claim_output(out_fd: int) -> int:
+    """Return a private dup of ``out_fd`` for frames; fd 1 becomes a copy of stderr.
+
+    ``out_fd`` is 1 (stdio mode) or 4 (``--fds 3,4``). Either way fd 1 is
+    redirected, so nothing but frames can reach the frame output.
+    """
+    private = _dup_above_std(out_fd)
+    _ensure_std_fds()
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    if out_fd not in (0, 1, 2):
+        os.close(out_fd)
+    return private
+
+
+def claim_input(in_fd: int) -> int:
+    """Return a private dup of ``in_fd`` for frames; fd 0 becomes ``/dev/null``.
+
+    A subprocess started by user code inherits fd 0 and must not eat our frames.
+    """
+    private = _dup_above_std(in_fd)
+    _ensure_std_fds()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    if in_fd not in (0, 1, 2):
+        os.close(in_fd)
+    return private
+
+
+def set_parent_death_signal(signum: int) -> bool:
+    """Ask Linux to send ``signum`` when our parent dies (``PR_SET_PDEATHSIG``).
+
+    Returns False where unsupported. If the parent is already gone (we were
+    re-parented before the call), the signal is raised at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        if libc.prctl(pr_set_pdeathsig, signum, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if parent == 1 or os.getppid() != parent:
+        signal.raise_signal(signum)
+    return True

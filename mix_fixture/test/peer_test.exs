@@ -30,7 +30,7 @@ defmodule AxonPort.PeerTest do
 
     refs =
       for _ <- 1..3 do
-        {:ok, {^w, ref}} = AxonPort.stream(w, blocking_spec(me), "go")
+        {:ok, {^w, ref}} = AxonPort.stream(w, AxonPort.ReliabilitySupport.blocking_spec(me), "go")
         ref
       end
 
@@ -91,17 +91,5 @@ defmodule AxonPort.PeerTest do
     for [a, b] <- Enum.chunk_every(picks, 2, 1, :discard) do
       assert a != b
     end
-  end
-
-  defp blocking_spec(pid) do
-    %{
-      model: %{
-        "provider" => "script",
-        "responses" => [%{"tool_calls" => [%{"tool" => "block", "args" => %{}}]}, "done"]
-      },
-      tools: [
-        %{name: "block", handler: {:elixir, {AxonPort.ReliabilitySupport, :block, [pid]}}}
-      ]
-    }
   end
 end

@@ -119,7 +119,9 @@ defmodule AxonPort.ReliabilityTest do
     test "get exactly one terminal message when the worker is killed", %{w: w} do
       refs =
         for _ <- 1..3 do
-          {:ok, {^w, ref}} = AxonPort.stream(w, blocking_spec(self()), "go")
+          {:ok, {^w, ref}} =
+            AxonPort.stream(w, AxonPort.ReliabilitySupport.blocking_spec(self()), "go")
+
           ref
         end
 
@@ -138,7 +140,11 @@ defmodule AxonPort.ReliabilityTest do
 
       task =
         Task.async(fn ->
-          w |> AxonPort.stream!(blocking_spec(me), "go", idle_timeout: 60_000) |> Enum.to_list()
+          w
+          |> AxonPort.stream!(AxonPort.ReliabilitySupport.blocking_spec(me), "go",
+            idle_timeout: 60_000
+          )
+          |> Enum.to_list()
         end)
 
       assert_receive {:tool_blocked, _}, 10_000
@@ -153,16 +159,4 @@ defmodule AxonPort.ReliabilityTest do
     do: assert({:worker_exit, {:protocol_error, _}} = reason)
 
   defp assert_reason(_c, reason), do: assert(%Error{kind: "protocol_error"} = reason)
-
-  defp blocking_spec(pid) do
-    %{
-      model: %{
-        "provider" => "script",
-        "responses" => [%{"tool_calls" => [%{"tool" => "block", "args" => %{}}]}, "done"]
-      },
-      tools: [
-        %{name: "block", handler: {:elixir, {AxonPort.ReliabilitySupport, :block, [pid]}}}
-      ]
-    }
-  end
 end

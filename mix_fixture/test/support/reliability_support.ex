@@ -9,6 +9,17 @@ defmodule AxonPort.ReliabilitySupport do
     Process.sleep(:infinity)
   end
 
+  @doc "An inline agent spec whose only model step calls `block/2` (telling `pid`)."
+  def blocking_spec(pid) do
+    %{
+      model: %{
+        "provider" => "script",
+        "responses" => [%{"tool_calls" => [%{"tool" => "block", "args" => %{}}]}, "done"]
+      },
+      tools: [%{name: "block", handler: {:elixir, {__MODULE__, :block, [pid]}}}]
+    }
+  end
+
   @doc """
   Sends request `frame` (id `id`) to worker `w` the way `AxonPort.Worker.request/4`
   does, with a `timeout` it cannot meet; on expiry cancels it by its ref.

@@ -36,10 +36,10 @@ from pydantic_ai.messages import (
 )
 
 
-async def salted_history(length: int, salt: str) -> list[ModelMessage]:
-    """``length`` distinct request/response messages (~200-400 B each on the wire),
-    built the way ``bench.exs`` builds them: a real run's messages, every text
-    content suffixed with ``salt`` and the message's index."""
+async def salted_wire_history(length: int, salt: str) -> list[dict[str, Any]]:
+    """``length`` distinct request/response messages (~200-400 B each on the wire) in
+    their wire form, built the way ``bench.exs`` builds them: a real run's messages,
+    every text content suffixed with ``salt`` and the message's index."""
     base = ModelMessagesTypeAdapter.dump_python(
         (await AGENTS["cpu"].run("hi")).all_messages(), mode="json"
     )
@@ -50,7 +50,12 @@ async def salted_history(length: int, salt: str) -> list[ModelMessage]:
             if isinstance(part.get("content"), str):
                 part["content"] = f"{part['content']} {salt} {i}"
         out.append(msg)
-    return ModelMessagesTypeAdapter.validate_python(out)
+    return out
+
+
+async def salted_history(length: int, salt: str) -> list[ModelMessage]:
+    """:func:`salted_wire_history`, validated (as an in-process caller keeps it)."""
+    return ModelMessagesTypeAdapter.validate_python(await salted_wire_history(length, salt))
 
 
 async def seq(n: int, history: list[ModelMessage] | None) -> None:

@@ -31,7 +31,8 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(__file__))
 
 import bench_models
-from pydantic_ai.messages import ModelMessagesTypeAdapter, PartDeltaEvent, PartStartEvent
+from inproc import salted_wire_history, stream_one
+from pydantic_ai.messages import ModelMessagesTypeAdapter
 
 from axon_port._framing import FrameDecoder
 from axon_port.worker import Worker, WorkerConfig
@@ -64,24 +65,10 @@ class _Driver:
         return frame
 
 
-async def _history(length: int) -> list[Any]:
-    base = ModelMessagesTypeAdapter.dump_python(
-        (await bench_models.AGENTS["cpu"].run("hi")).all_messages(), mode="json"
-    )
-    out = []
-    for i in range(length):
-        msg = {**base[i % 2], "parts": [dict(p) for p in base[i % 2]["parts"]]}
-        for part in msg["parts"]:
-            if isinstance(part.get("content"), str):
-                part["content"] = f"{part['content']} #{i}"
-        out.append(msg)
-    return out
-
-
 async def main(args: argparse.Namespace) -> None:
     gc.set_threshold(50_000, 20, 100)
     driver = _Driver()
-    wire_history = await _history(args.history)
+    wire_history = await salted_wire_history(args.history, "run")
     history = ModelMessagesTypeAdapter.validate_python(wire_history)
     name = "streamer" if args.stream else "cpu"
     agent = bench_models.AGENTS[name]
@@ -93,14 +80,10 @@ async def main(args: argparse.Namespace) -> None:
     payloads = [driver.codec.encode_frame({**params, "id": i + 1}) for i in range(args.runs)]
 
     async def one_inproc() -> None:
-        if not args.stream:
+        if args.stream:
+            await stream_one()  # the Elixir bench's own streaming baseline
+        else:
             await agent.run("hi", message_history=history or None)
-            return
-        deltas = 0
-        async with agent.run_stream_events("hi", message_history=history or None) as events:
-            async for event in events:
-                if isinstance(event, PartDeltaEvent | PartStartEvent):
-                    deltas += 1
 
     async def inproc() -> None:
         for _ in range(args.runs):
@@ -156,4 +139,7 @@ if __name__ == "__main__":
     ap.add_argument("--stream", action="store_true", help="streamed runs (100 deltas each)")
     import uvloop
 
-    uvloop.run(main(ap.parse_args()))
+    parsed = ap.parse_args()
+    if parsed.stream and parsed.history:
+        ap.error("--stream measures runs without history")
+    uvloop.run(main(parsed))

@@ -51,7 +51,7 @@ from axon_port.registry import Registry
 
 __all__ = ["AgentService", "RequestLike", "cancelled_error"]
 
-_INLINE_CACHE = 256
+_MODEL_CACHE = 256  # built models kept for run.model and complete
 
 
 class RequestLike(Protocol):
@@ -295,7 +295,7 @@ class AgentService:
         model = self._models.get(key)
         if model is None:
             model = self._models[key] = build_model(spec, where=where)
-            if len(self._models) > _INLINE_CACHE:
+            if len(self._models) > _MODEL_CACHE:
                 self._models.popitem(last=False)
         return model
 

@@ -282,6 +282,28 @@ def test_usage_limits_stop_a_run_with_usage_limit_exceeded() -> None:
     run(main())
 
 
+def test_wrongly_typed_usage_and_usage_limits_are_bad_requests_naming_the_field() -> None:
+    """Before, these passed the constructor and failed inside the run as ``internal``."""
+
+    async def main() -> None:
+        async with worker() as w:
+            base = {"op": "run", "spec": {"model": "test"}, "prompt": "x"}
+            cases = [
+                ("usage_limits", {"request_limit": "many"}, "usage_limits: request_limit"),
+                ("usage", {"requests": "x"}, "run.usage: requests"),
+                ("usage", {"input_tokens": 1.5}, "run.usage: input_tokens"),
+                ("usage", ["requests"], "usage must be a map"),  # the typed boundary
+            ]
+            for i, (field, value, said) in enumerate(cases):
+                err = error_of(await w.request({**base, "id": i + 1, field: value}))
+                assert err["kind"] == "bad_request" and said in err["message"], err
+            ok = await w.request({**base, "id": 9, "usage": {"requests": 4}})
+            assert ok["usage"]["requests"] == 5
+            assert (await w.request({"op": "ping", "id": 10}))["type"] == "pong"
+
+    run(main())
+
+
 def test_an_agent_registered_from_python_runs_by_name() -> None:
     def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         return ModelResponse(parts=[TextPart("from python")])

@@ -27,7 +27,6 @@ from pydantic_ai.agent import Agent, AgentRunResult
 from pydantic_ai.exceptions import RunCancelled
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.toolsets import FunctionToolset
-from pydantic_ai.usage import RunUsage, UsageLimits
 from pydantic_graph import End
 
 from axon_port.agents._agent_table import AgentTable
@@ -36,6 +35,7 @@ from axon_port.agents._content import ContentGuard, has_files, user_prompt
 from axon_port.agents._deferred import dump_deferred, load_deferred_results
 from axon_port.agents._errors import ContentError, to_axon_error
 from axon_port.agents._messages import dump_messages, dump_usage, jsonable, load_history, plain
+from axon_port.agents._params import instructions, optional_map, run_usage, usage_limits
 from axon_port.agents._remote import (
     CURRENT_RUN,
     RunState,
@@ -136,17 +136,17 @@ class AgentService:
         kwargs: dict[str, Any] = {
             "message_history": history or None,
             "deps": deps,
-            "model_settings": _optional_map(params, "model_settings"),
-            "usage_limits": _usage_limits(params.get("usage_limits")),
-            "metadata": _optional_map(params, "metadata"),
-            "usage": _usage(params.get("usage")),
+            "model_settings": optional_map(params, "model_settings"),
+            "usage_limits": usage_limits(params.get("usage_limits")),
+            "metadata": optional_map(params, "metadata"),
+            "usage": run_usage(params.get("usage")),
             "cancellation_token": stop,
             "deferred_tool_results": load_deferred_results(params.get("deferred_tool_results")),
         }
         if params.get("model") is not None:
             kwargs["model"] = self.model(params["model"], where="run.model")
         if params.get("instructions") is not None:
-            kwargs["instructions"] = _instructions(params["instructions"])
+            kwargs["instructions"] = instructions(params["instructions"])
         await built.start()
         # Run-time capabilities cost ~0.4 ms of CPU a run each (built-in ones ~0) and
         # widen pydantic-ai's start-up, where a cancel can leave a task behind: only
@@ -349,44 +349,3 @@ def _has_tools(agent: Any) -> bool:
 def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def _optional_map(params: Mapping[str, Any], key: str) -> dict[str, Any] | None:
-    value = params.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise BadRequest(f"{key} must be a map")
-    out: dict[str, Any] = plain(value)
-    return out
-
-
-def _instructions(value: Any) -> str | list[str]:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [str(v) for v in value]
-    raise BadRequest("run.instructions must be a binary or a list of binaries")
-
-
-def _usage(value: Any) -> RunUsage | None:
-    """The usage a run starts from (a previous result's ``usage``), to accumulate over runs."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise BadRequest("run.usage must be a map of pydantic-ai RunUsage fields")
-    try:
-        return RunUsage(**plain(value))
-    except TypeError as exc:
-        raise BadRequest(f"run.usage: {exc}") from None
-
-
-def _usage_limits(value: Any) -> UsageLimits | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise BadRequest("usage_limits must be a map of pydantic-ai UsageLimits fields")
-    try:
-        return UsageLimits(**plain(value))
-    except TypeError as exc:
-        raise BadRequest(f"usage_limits: {exc}") from None

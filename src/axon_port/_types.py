@@ -4,15 +4,17 @@
 ``Atom("run") == "run"`` and dict lookups with plain strings work. ``FrozenMap``
 and ``FrozenList`` are the hashable forms used when a map or a list is itself a
 map *key* (legal in Erlang, impossible for ``dict``/``list`` in Python); they
-encode back to a map and a list.
+encode back to a map and a list. ``EncodedTerms`` is a list the decoder kept
+encoded (see ``EtfCodec(keep_encoded=...)``): one ``bytes`` per element, decoded
+only when asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["Atom", "FrozenList", "FrozenMap"]
+__all__ = ["Atom", "EncodedTerms", "FrozenList", "FrozenMap"]
 
 
 class Atom(str):
@@ -63,3 +65,40 @@ class FrozenMap(Mapping[Any, Any]):
 
     def __repr__(self) -> str:
         return f"FrozenMap({self._d!r})"
+
+
+class EncodedTerms:
+    """A list whose elements stay encoded until asked for.
+
+    ``items`` holds each element's own External Term Format encoding (without the
+    version byte), sliced from the payload it came in; equal bytes are equal
+    terms, so the bytes can key a cache of what the terms turn into without
+    decoding them. The codec that made it sets ``decode_item``, which decodes one
+    element with the limits the whole payload had (``DecodeError`` if it is not a
+    term the codec accepts).
+    """
+
+    __slots__ = ("decode_item", "items")
+
+    def __init__(self, items: tuple[bytes, ...]) -> None:
+        self.items = items
+        self.decode_item: Callable[[bytes], Any] | None = None
+
+    def decode(self) -> list[Any]:
+        """Every element, decoded."""
+        if self.decode_item is None:
+            raise RuntimeError("EncodedTerms has no decoder")
+        return [self.decode_item(b) for b in self.items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EncodedTerms):
+            return self.items == other.items
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EncodedTerms({len(self.items)} items)"

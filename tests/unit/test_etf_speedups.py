@@ -322,7 +322,8 @@ def test_c_refuses_cyclic_deep_and_unencodable_values_like_python() -> None:
 
 
 def test_the_accelerator_does_not_leak() -> None:
-    """Encode and decode (values, frames, errors, fallbacks) in a loop: memory stays flat."""
+    """Encode and decode (values, frames, errors, fallbacks, lists kept encoded) in a
+    loop: memory stays flat."""
     if not SPEEDUPS_AVAILABLE:
         pytest.skip("the C accelerator is not built")
     value = {
@@ -339,10 +340,15 @@ def test_the_accelerator_does_not_leak() -> None:
         t(99, FLOAT_TEXT),
     ]
     bad += EDGE_PAYLOADS[:-2]
+    keep = EtfCodec(speedups=True, keep_encoded="history")
+    kept = [C.encode({"history": [value, value]}), C.encode({"history": [1, 2, 3]})[:-2]]
 
     def work() -> None:
         for _ in range(200):
             C.decode(wire)
+            for p in kept:  # lists kept encoded: built, then refused by the second
+                with contextlib.suppress(Exception):
+                    keep.decode(p)["history"].decode()
             C.encode(value)
             C.encode_frame(value)
             for p in bad:

@@ -37,19 +37,23 @@ class Codec(Protocol):
         """
 
 
-def get_codec(name: str, *, max_frame: int | None = None) -> Codec:
+def get_codec(name: str, *, max_frame: int | None = None, keep_encoded: str | None = None) -> Codec:
     """Return the codec called ``name`` (``"etf"`` or ``"msgpack"``); ``ValueError`` otherwise.
 
     With ``max_frame``, decoding is bounded: compressed ETF may inflate to at most
     ``max_frame`` bytes, and a payload decodes to at most the decoded-size budget
     (:data:`DECODE_BUDGET_FACTOR`); past either, ``FrameTooLarge``.
+    ``keep_encoded`` (ETF only; msgpack decodes everything): the top-level map key
+    whose list value stays encoded (``axon_port._types.EncodedTerms``).
     """
     factor = None if max_frame is None else DECODE_BUDGET_FACTOR
     if name == "etf":
         from axon_port.codecs._etf import DEFAULT_MAX_DECOMPRESSED, EtfCodec
 
         return EtfCodec(
-            DEFAULT_MAX_DECOMPRESSED if max_frame is None else max_frame, budget_factor=factor
+            DEFAULT_MAX_DECOMPRESSED if max_frame is None else max_frame,
+            budget_factor=factor,
+            keep_encoded=keep_encoded,
         )
     if name == "msgpack":
         from axon_port.codecs._msgpack import MsgpackCodec

@@ -42,6 +42,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from axon_port._types import EncodedTerms
 from axon_port.codecs._budget import DECODE_BUDGET_FLOOR
 from axon_port.codecs._etf_decode import decode as _py_decode
 from axon_port.codecs._etf_decode import inflate
@@ -95,9 +96,13 @@ class EtfCodec:
         *,
         speedups: bool | None = None,
         budget_factor: int | None = None,
+        keep_encoded: str | None = None,
     ) -> None:
         self.max_decompressed = max_decompressed
         self.max_depth = max_depth
+        #: The top-level map key whose list value :meth:`decode` keeps encoded (an
+        #: ``EncodedTerms``, elements decoded on demand with :meth:`decode_item`).
+        self.keep_encoded = keep_encoded
         #: A payload of N bytes may decode to ``budget_factor * N + DECODE_BUDGET_FLOOR``
         #: estimated bytes of Python objects (``None``: unbounded).
         self.budget_factor = budget_factor
@@ -108,13 +113,33 @@ class EtfCodec:
         self.speedups = self._c is not None
 
     def decode(self, payload: bytes) -> Any:
-        """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only."""
+        """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only.
+
+        With ``keep_encoded``, a non-empty proper list of plain terms under that
+        key of a top-level map comes back as an ``EncodedTerms`` whose
+        ``decode_item`` is :meth:`decode_item`.
+        """
+        keep = self.keep_encoded
+        value = self._decode(payload, self.max_depth, keep)
+        if keep is not None and type(value) is dict:
+            kept = value.get(keep)
+            if type(kept) is EncodedTerms:
+                kept.decode_item = self.decode_item
+        return value
+
+    def decode_item(self, item: bytes) -> Any:
+        """Decode one element of an ``EncodedTerms`` this codec made: the checks and
+        limits it would have had inside the payload (its depth is two below the
+        top: the map and the list)."""
+        return self._decode(b"\x83" + item, self.max_depth - 2, None)
+
+    def _decode(self, payload: bytes, max_depth: int, keep: str | None) -> Any:
         c = self._c
         factor = self.budget_factor
         budget = None if factor is None else factor * len(payload) + DECODE_BUDGET_FLOOR
         if c is None:
-            return _py_decode(payload, self.max_depth, self.max_decompressed, budget)
-        value = c.decode(payload, self.max_depth, budget)
+            return _py_decode(payload, max_depth, self.max_decompressed, budget, keep)
+        value = c.decode(payload, max_depth, budget, keep)
         if value is not NotImplemented:
             return value
         if payload[1:2] == b"\x50":  # compressed: inflate (bounded), then decode in C
@@ -123,11 +148,11 @@ class EtfCodec:
             data = b"\x83" + inflate(payload[2:], self.max_decompressed)
             if data[1:2] == b"\x50":
                 raise DecodeError("unsupported term type 80 (COMPRESSED (nested))")
-            value = c.decode(data, self.max_depth, budget)
+            value = c.decode(data, max_depth, budget, keep)
             if value is not NotImplemented:
                 return value
-            return _py_decode(data, self.max_depth, self.max_decompressed, budget)
-        return _py_decode(payload, self.max_depth, self.max_decompressed, budget)
+            return _py_decode(data, max_depth, self.max_decompressed, budget, keep)
+        return _py_decode(payload, max_depth, self.max_decompressed, budget, keep)
 
     def encode(self, term: Any) -> bytes:
         """Encode ``term`` (``Atom`` as atoms). Raises ``EncodeError`` only."""

@@ -2,9 +2,11 @@
 
 ``decode`` is the whole decoder: it checks the version byte, inflates a
 compressed term, decodes the term with the iterative ``_dec`` and refuses
-trailing bytes.  The C accelerator (``_etf_speedups``) mirrors it step by step
-and hands the rare paths (compressed terms, FLOAT_EXT, unhashable map keys)
-back to this module.
+trailing bytes.  With ``keep_encoded`` (a key name), the list under that key of
+a top-level map is not decoded: ``_etf_encoded.encoded_list`` finds each element's
+bytes and returns them as an ``EncodedTerms``.  The C accelerator
+(``_etf_speedups``) mirrors it step by step and hands the rare paths
+(compressed terms, FLOAT_EXT, unhashable map keys) back to this module.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import zlib
 from typing import Any
 
 from axon_port._types import Atom, FrozenList, FrozenMap
+from axon_port.codecs._etf_encoded import encoded_list
 from axon_port.errors import DecodeError, FrameTooLarge
 
 __all__ = ["decode", "inflate"]
@@ -75,7 +78,9 @@ def _over_budget() -> FrameTooLarge:
     return FrameTooLarge("decoded term exceeds the decoded-size budget")
 
 
-def _dec(data: bytes, pos: int, max_depth: int, budget: int) -> tuple[Any, int]:
+def _dec(
+    data: bytes, pos: int, max_depth: int, budget: int, keep_encoded: str | None = None
+) -> tuple[Any, int]:
     """Decode the term at ``data[pos]``; return it and the position after it.
 
     Iterative: ``items`` collects the elements of the innermost open container
@@ -83,6 +88,9 @@ def _dec(data: bytes, pos: int, max_depth: int, budget: int) -> tuple[Any, int]:
     still expects and ``stack`` holds the enclosing containers.  The outermost
     pseudo-container (``kind`` 0) expects exactly one term.  ``budget`` is the
     decoded-size budget in estimated bytes, charged exactly as the C decoder does.
+    A non-empty list under the top-level map key ``keep_encoded`` goes through
+    ``encoded_list`` first (when ``max_depth`` > 2, so its elements can be
+    decoded on their own with ``max_depth - 2``).
     """
     ndata = len(data)
     acache = _atom_dec_cache
@@ -128,7 +136,25 @@ def _dec(data: bytes, pos: int, max_depth: int, budget: int) -> tuple[Any, int]:
             else:
                 n = _U32(data, pos + 1)[0]
                 pos += 5
-            if n:
+            kept = None
+            if (
+                n
+                and tag == 108
+                and keep_encoded is not None
+                and kind == 116
+                and len(stack) == 1
+                and len(items) & 1
+                and max_depth > 2
+                and isinstance(items[-1], str)
+                and items[-1] == keep_encoded
+            ):
+                kept = encoded_list(data, pos, n)
+            if kept is not None:
+                v, pos, cost = kept
+                budget -= cost
+                if budget < 0:
+                    raise _over_budget()
+            elif n:
                 if len(stack) >= max_depth:
                     raise DecodeError("term nesting is too deep")
                 if n > ndata - pos:
@@ -142,14 +168,15 @@ def _dec(data: bytes, pos: int, max_depth: int, budget: int) -> tuple[Any, int]:
                 remaining = n + n if tag == 116 else n
                 kind = tag
                 continue
-            if tag == 108:  # LIST_EXT with no elements: the tail must still be []
-                if data[pos] != 106:
-                    raise DecodeError("improper list (tail is not []) cannot be decoded")
-                pos += 1
-            budget -= 64
-            if budget < 0:
-                raise _over_budget()
-            v = {} if tag == 116 else [] if tag == 108 else ()
+            else:
+                if tag == 108:  # LIST_EXT with no elements: the tail must still be []
+                    if data[pos] != 106:
+                        raise DecodeError("improper list (tail is not []) cannot be decoded")
+                    pos += 1
+                budget -= 64
+                if budget < 0:
+                    raise _over_budget()
+                v = {} if tag == 116 else [] if tag == 108 else ()
         elif tag == 106:  # NIL_EXT
             budget -= 64
             if budget < 0:
@@ -271,9 +298,16 @@ def inflate(data: bytes, limit: int) -> bytes:
     return out
 
 
-def decode(payload: bytes, max_depth: int, max_decompressed: int, budget: int | None = None) -> Any:
+def decode(
+    payload: bytes,
+    max_depth: int,
+    max_decompressed: int,
+    budget: int | None = None,
+    keep_encoded: str | None = None,
+) -> Any:
     """Decode one ``term_to_binary`` payload. Raises ``DecodeError`` only
-    (``FrameTooLarge``, a subclass, past ``max_decompressed`` or ``budget``)."""
+    (``FrameTooLarge``, a subclass, past ``max_decompressed`` or ``budget``).
+    ``keep_encoded``: see ``_dec``."""
     if budget is None:
         budget = 1 << 62
     data = payload if type(payload) is bytes else bytes(payload)
@@ -282,9 +316,9 @@ def decode(payload: bytes, max_depth: int, max_decompressed: int, budget: int | 
             raise DecodeError(f"not an External Term Format payload (version byte {data[0]})")
         if data[1] == 80:
             data = inflate(data[2:], max_decompressed)
-            value, pos = _dec(data, 0, max_depth, budget)
+            value, pos = _dec(data, 0, max_depth, budget, keep_encoded)
         else:
-            value, pos = _dec(data, 1, max_depth, budget)
+            value, pos = _dec(data, 1, max_depth, budget, keep_encoded)
     except (IndexError, struct.error, _Truncated):
         raise DecodeError("truncated term") from None
     except RecursionError:

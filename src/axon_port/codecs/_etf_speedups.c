@@ -6,15 +6,17 @@
  * mirrors them step by step, in the same order, so that the first error found is
  * the same one.
  *
- * decode(payload, max_depth) -> value, or NotImplemented for the inputs it leaves
- *     to Python: compressed terms (tag 80 after the version byte), FLOAT_EXT (99)
+ * decode(payload, max_depth[, budget[, keep_encoded]]) -> value, or NotImplemented
+ *     for the inputs it leaves to Python: compressed terms (tag 80 after the version byte), FLOAT_EXT (99)
  *     and maps whose keys are unhashable as decoded (lists or maps inside a key),
  *     which need the _freeze step.  The caller then decodes the payload in Python
  *     from the start, so the result is by construction Python's.
  *     The decoder is iterative: an explicit frame stack (at most max_depth deep)
  *     and one value stack holding the decoded elements of every open container;
  *     every read is bounds-checked; every declared length is checked against the
- *     bytes left before it drives an allocation.
+ *     bytes left before it drives an allocation.  With keep_encoded (a str), the
+ *     list under that key of a top-level map stays encoded: an EncodedTerms of its
+ *     elements' bytes (see _etf_encoded.encoded_list, which this mirrors).
  * encode(term, max_depth) / encode_frame(frame, max_depth) -> bytes.  Recursive,
  *     bounded by max_depth (as in Python), by Py_EnterRecursiveCall and by a hard
  *     C limit.  Raises EncodeError for the values the wire cannot carry, and the
@@ -27,7 +29,8 @@
 #include <stdint.h>
 #include <string.h>
 
-static PyObject *DecodeError, *FrameTooLarge, *EncodeError, *AtomType, *FrozenListType, *MappingABC;
+static PyObject *DecodeError, *FrameTooLarge, *EncodeError, *AtomType, *FrozenListType, *MappingABC,
+    *EncodedTermsType;
 
 /* ------------------------------------------------------------------------- */
 /* errors                                                                     */
@@ -184,6 +187,7 @@ typedef struct {
     Frame *frames;
     Py_ssize_t nframes, fcap;
     Py_ssize_t budget; /* estimated bytes of Python objects still allowed (see _etf) */
+    PyObject *keep_encoded; /* str or NULL: the top-level key whose list stays encoded */
 } DecState;
 
 /* Charge k estimated bytes to the decoded-size budget; FrameTooLarge once it is spent. */
@@ -356,6 +360,129 @@ truncated:
 #undef NEED
 }
 
+/* Mirror of _etf_encoded._skip: the end of the term at data[pos], or -1 when it
+ * is truncated, declares more elements than there are bytes left, or holds a
+ * tag other than the plain ones (then the caller decodes it normally, which
+ * reports the error or falls back exactly as without keep_encoded).  Counts
+ * terms still to skip instead of recursing: depth is not checked here but when
+ * the element is decoded on its own. */
+static Py_ssize_t
+skip_term(const unsigned char *data, Py_ssize_t n, Py_ssize_t pos)
+{
+    Py_ssize_t todo = 1;
+    while (todo) {
+        if (pos >= n)
+            return -1;
+        int tag = data[pos];
+        Py_ssize_t left = n - pos, cnt;
+        todo -= 1;
+        switch (tag) {
+        case 97: pos += 2; break;
+        case 98: pos += 5; break;
+        case 70: pos += 9; break;
+        case 106: pos += 1; break;
+        case 109:
+            if (left < 5) return -1;
+            pos += 5 + (Py_ssize_t)rd_u32(data + pos + 1);
+            break;
+        case 77:
+            if (left < 6) return -1;
+            pos += 6 + (Py_ssize_t)rd_u32(data + pos + 1);
+            break;
+        case 107: case 100: case 118:
+            if (left < 3) return -1;
+            pos += 3 + (Py_ssize_t)rd_u16(data + pos + 1);
+            break;
+        case 115: case 119:
+            if (left < 2) return -1;
+            pos += 2 + (Py_ssize_t)data[pos + 1];
+            break;
+        case 110:
+            if (left < 2) return -1;
+            pos += 3 + (Py_ssize_t)data[pos + 1];
+            break;
+        case 111:
+            if (left < 5) return -1;
+            pos += 6 + (Py_ssize_t)rd_u32(data + pos + 1);
+            break;
+        case 104:
+            if (left < 2) return -1;
+            todo += data[pos + 1];
+            pos += 2;
+            break;
+        case 105: case 108: case 116:
+            if (left < 5) return -1;
+            cnt = (Py_ssize_t)rd_u32(data + pos + 1);
+            pos += 5;
+            if (cnt > n - pos) /* every element takes at least one byte */
+                return -1;
+            todo += tag == 116 ? cnt + cnt : tag == 108 ? cnt + 1 : cnt;
+            break;
+        default:
+            return -1;
+        }
+        if (pos > n)
+            return -1;
+    }
+    return pos;
+}
+
+/* Mirror of _etf_encoded.encoded_list: the `cnt` elements of the list whose first
+ * element is at *ppos as an EncodedTerms of their encodings.  1 (built, *ppos past
+ * the tail), 0 (not applicable: decode the list normally) or -1 (error). */
+static int
+encoded_list(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t *ppos,
+             Py_ssize_t cnt, PyObject **out)
+{
+    Py_ssize_t pos = *ppos;
+    if (cnt > n - pos)
+        return 0;
+    Py_ssize_t cost = 64 + 8 * cnt;
+    for (Py_ssize_t i = 0; i < cnt; i++) { /* first pass: check, and price */
+        Py_ssize_t end = skip_term(data, n, pos);
+        if (end < 0)
+            return 0;
+        cost += 48 + (end - pos);
+        pos = end;
+    }
+    if (pos >= n || data[pos] != 106)
+        return 0;
+    if (charge(st, cost) < 0)
+        return -1;
+    PyObject *items = PyTuple_New(cnt);
+    if (items == NULL)
+        return -1;
+    pos = *ppos;
+    for (Py_ssize_t i = 0; i < cnt; i++) {
+        Py_ssize_t end = skip_term(data, n, pos);
+        PyObject *b = PyBytes_FromStringAndSize((const char *)data + pos, end - pos);
+        if (b == NULL) {
+            Py_DECREF(items);
+            return -1;
+        }
+        PyTuple_SET_ITEM(items, i, b);
+        pos = end;
+    }
+    *out = PyObject_CallOneArg(EncodedTermsType, items);
+    Py_DECREF(items);
+    if (*out == NULL)
+        return -1;
+    *ppos = pos + 1;
+    return 1;
+}
+
+/* Whether the list about to be decoded is the value of the top-level map entry
+ * named st->keep_encoded (the key, a str or Atom, is the last value pushed). */
+static inline int
+is_kept_encoded(DecState *st, Py_ssize_t base, int kind, Py_ssize_t max_depth)
+{
+    if (st->keep_encoded == NULL || kind != 116 || st->nframes != 1 || max_depth <= 2 ||
+        !((st->nvals - base) & 1))
+        return 0;
+    PyObject *key = st->vals[st->nvals - 1];
+    return PyUnicode_Check(key) && PyUnicode_Compare(key, st->keep_encoded) == 0;
+}
+
 /* Mirror of _etf_decode._dec.  On DEC_OK, *result is the term and *endpos the
  * position after it. */
 static int
@@ -421,6 +548,13 @@ dec_loop(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t pos,
             Py_ssize_t cnt = rd_count(data, n, &pos, tag == 104);
             if (cnt < 0)
                 goto truncated;
+            if (cnt && tag == 108 && is_kept_encoded(st, base, kind, max_depth)) {
+                int r = encoded_list(st, data, n, &pos, cnt, &v);
+                if (r < 0)
+                    return DEC_ERR;
+                if (r > 0)
+                    goto have_value;
+            }
             if (cnt) {
                 if (st->nframes >= max_depth) {
                     raise_fmt(DecodeError, "term nesting is too deep");
@@ -475,6 +609,7 @@ dec_loop(DecState *st, const unsigned char *data, Py_ssize_t n, Py_ssize_t pos,
                 return DEC_ERR;
             }
         }
+    have_value:
         if (push_val(st, v) < 0)
             return DEC_ERR;
         remaining -= 1;
@@ -563,15 +698,20 @@ depth_arg(PyObject *o)
 static PyObject *
 etf_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 && nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "decode(payload, max_depth[, budget])");
+    if (nargs < 2 || nargs > 4) {
+        PyErr_SetString(PyExc_TypeError, "decode(payload, max_depth[, budget[, keep_encoded]])");
+        return NULL;
+    }
+    PyObject *keep = nargs == 4 && args[3] != Py_None ? args[3] : NULL;
+    if (keep != NULL && !PyUnicode_Check(keep)) {
+        PyErr_SetString(PyExc_TypeError, "keep_encoded must be a str or None");
         return NULL;
     }
     Py_ssize_t max_depth = depth_arg(args[1]);
     if (max_depth == -1 && PyErr_Occurred())
         return NULL;
     Py_ssize_t budget = PY_SSIZE_T_MAX;
-    if (nargs == 3 && args[2] != Py_None) {
+    if (nargs >= 3 && args[2] != Py_None) {
         budget = depth_arg(args[2]);
         if (budget == -1 && PyErr_Occurred())
             return NULL;
@@ -604,7 +744,7 @@ etf_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         result = Py_NewRef(Py_NotImplemented);
         goto done;
     }
-    DecState st = {NULL, 0, 0, NULL, 0, 0, budget};
+    DecState st = {NULL, 0, 0, NULL, 0, 0, budget, keep};
     Py_ssize_t end = 0;
     PyObject *value = NULL;
     /* Millions of fresh containers would trigger the cyclic GC again and again
@@ -1299,14 +1439,17 @@ PyInit__etf_speedups(void)
         EncodeError = import_attr("axon_port.errors", "EncodeError");
         AtomType = import_attr("axon_port._types", "Atom");
         FrozenListType = import_attr("axon_port._types", "FrozenList");
+        EncodedTermsType = import_attr("axon_port._types", "EncodedTerms");
         MappingABC = import_attr("collections.abc", "Mapping");
-        if (!DecodeError || !FrameTooLarge || !EncodeError || !AtomType || !FrozenListType || !MappingABC) {
+        if (!DecodeError || !FrameTooLarge || !EncodeError || !AtomType || !FrozenListType || !MappingABC ||
+            !EncodedTermsType) {
             Py_CLEAR(DecodeError);
             Py_CLEAR(FrameTooLarge);
             Py_CLEAR(EncodeError);
             Py_CLEAR(AtomType);
             Py_CLEAR(FrozenListType);
             Py_CLEAR(MappingABC);
+            Py_CLEAR(EncodedTermsType);
             return NULL;
         }
         if (!PyType_Check(AtomType) || !PyType_Check(FrozenListType)) {

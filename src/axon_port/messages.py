@@ -20,11 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from axon_port._types import EncodedTerms
 from axon_port.errors import BadRequest
 
 __all__ = [
     "ID_MAX",
     "ID_MIN",
+    "KEPT_ENCODED",
     "MAX_MS",
     "NOTIFICATION_OPS",
     "OP_FIELDS",
@@ -92,6 +94,11 @@ def _f(kind: Kind) -> Field:
 
 _opt = Field
 
+#: The request field a worker's ETF codec keeps encoded (``EtfCodec(keep_encoded=...)``):
+#: a ``run``'s ``history`` arrives as an ``EncodedTerms`` (each message's own bytes),
+#: which the agents layer validates through its cache without decoding what it holds.
+KEPT_ENCODED = "history"
+
 # op -> field -> Field, besides "op" and "id". The one table every field is checked
 # against, once, before a handler runs.
 OP_FIELDS: dict[str, dict[str, Field]] = {
@@ -157,8 +164,8 @@ def _conforms(kind: Kind, value: Any) -> bool:
         return isinstance(value, str)
     if kind is Kind.MAP:
         return isinstance(value, dict)
-    if kind is Kind.LIST:
-        return isinstance(value, (list, tuple))
+    if kind is Kind.LIST:  # EncodedTerms: a list the codec kept encoded (``history``)
+        return isinstance(value, (list, tuple, EncodedTerms))
     if kind is Kind.MAP_OR_NAME:
         return isinstance(value, dict) or (isinstance(value, str) and 0 < len(value) <= 1024)
     if kind is Kind.PROMPT:

@@ -11,10 +11,11 @@ from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelRe
 from pydantic_ai.models.test import TestModel
 
 from axon_port import Atom
+from axon_port._types import EncodedTerms
 from axon_port.agents._history_cache import HistoryCache, fresh_copy
 from axon_port.agents._messages import HISTORY_CACHE, dump_messages, load_history, plain
 from axon_port.codecs import get_codec
-from axon_port.errors import BadRequest
+from axon_port.errors import BadRequest, DecodeError
 
 ETF = get_codec("etf")
 
@@ -144,6 +145,56 @@ def test_invalid_history_is_a_bad_request_indexed_as_sent() -> None:
     assert all(loc[0] == len(good) for loc in locs), locs
     # The valid messages of a rejected history still validate next time.
     assert load_history(good) == validate(good)
+
+
+KEEP = get_codec("etf", keep_encoded="history")
+
+
+def encoded(history: list[Any]) -> EncodedTerms:
+    """``history`` as an ETF worker receives it: kept encoded by its codec."""
+    kept = KEEP.decode(ETF.encode({"history": history}))["history"]
+    assert type(kept) is EncodedTerms
+    return kept
+
+
+def test_encoded_history_validates_like_decoded_history_and_hits_without_decoding() -> None:
+    history = wire_history(tool=True)
+    cache = HistoryCache(ETF.encode)
+    decoded: list[bytes] = []
+    kept = encoded(history)
+    decode_item = kept.decode_item
+    assert decode_item is not None
+
+    def counting(raw: bytes) -> Any:
+        decoded.append(raw)
+        return decode_item(raw)
+
+    kept.decode_item = counting
+    first = cache.load_encoded(kept, validate)
+    assert first == validate(history) and len(decoded) == len(history)
+    assert (cache.hits, cache.misses) == (0, len(history))
+    again = cache.load_encoded(kept, validate)
+    assert again == first and len(decoded) == len(history)  # hits: nothing decoded
+    assert cache.hits == len(history)
+    assert dump_messages(again) == dump_messages(validate(history))
+    # a hit is a private copy, as for decoded history
+    again[0].parts.clear()
+    assert cache.load_encoded(kept, validate) == first
+
+
+def test_load_history_takes_encoded_history_and_names_a_bad_message_by_index() -> None:
+    good = wire_history()
+    assert load_history(encoded(good)) == validate(good)
+    with pytest.raises(BadRequest) as info:
+        load_history(encoded([*good, {"kind": "nope"}]))
+    locs = [tuple(e["loc"]) for e in info.value.details]
+    assert all(loc[0] == len(good) for loc in locs), locs
+    # a message whose bytes do not decode (an atom that is not UTF-8) is a DecodeError
+    # naming its index; the messages before it are fine
+    kept = KEEP.decode(ETF.encode({"history": [*good, Atom("zz")]}).replace(b"zz", b"\xff\xfe"))
+    with pytest.raises(DecodeError, match=rf"^history\[{len(good)}\]: .*UTF-8") as bad:
+        load_history(kept["history"])
+    assert bad.value.details == {"index": len(good)}
 
 
 def test_fresh_copy_is_deep_for_containers_and_shares_immutables() -> None:

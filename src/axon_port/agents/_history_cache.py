@@ -7,15 +7,19 @@ message, so a long conversation would pay O(n²) over its life. The worker stays
 stateless: nothing here is per client or per conversation, it only remembers
 what a given wire message validates to.
 
-* **Key**: the message's ETF encoding itself (the C encoder, ~1.5 µs for a ~400 B
-  message); the dict hashes it and compares it byte for byte, so two different
-  messages can never share an entry (no digest to collide, whoever sends the
-  history), at the price of keeping the encoding (counted in ``max_bytes``). The
-  encoding is a deterministic function
-  of the decoded value and keeps every distinction validation can see (int vs float,
-  binary vs list, map keys and order), so equal keys mean equal validated messages;
-  an ``Atom`` and the equal binary hash differently, which is only a miss. Hashing
-  the encoded form rather than walking the decoded value keeps the walk in C.
+* **Key**: the message's ETF encoding itself. When the codec kept the history
+  encoded (:meth:`HistoryCache.load_encoded`, an ETF worker's case) that is the
+  bytes it came in, and a cached message is never decoded; otherwise it is the
+  re-encoding of the decoded value by the C encoder (~1.5 µs for a ~400 B
+  message). The dict hashes the key and compares it byte for byte, so two
+  different messages can never share an entry (no digest to collide, whoever
+  sends the history), at the price of keeping the encoding (counted in
+  ``max_bytes``). Equal bytes decode to equal terms, and the re-encoding is a
+  deterministic function of the decoded value that keeps every distinction
+  validation can see (int vs float, binary vs list, map keys and order), so
+  equal keys mean equal validated messages. The same message sent in different
+  encodings (an ``Atom`` for a binary, another integer width, another key
+  order) has different keys: that is only a miss.
 * **Miss**: the message is validated exactly as without the cache (errors are
   the same ``BadRequest``) and stored.
 * **Hit**: a fresh structural copy of the stored objects is returned (new
@@ -37,8 +41,10 @@ import decimal
 import enum
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from axon_port._types import EncodedTerms
 
 __all__ = ["SPEEDUPS_AVAILABLE", "HistoryCache", "fresh_copy", "py_fresh_copy"]
 
@@ -173,9 +179,29 @@ class HistoryCache:
         ones (and raises on bad input); it is called once, for the misses only.
         Every returned object is private to the caller.
         """
-        entries = self._entries
         keys = [self.key(item) for item in items]
-        out: list[Any] = [None] * len(items)
+        return self._load(keys, lambda missing: [items[i] for i in missing], validate)
+
+    def load_encoded(
+        self, encoded: EncodedTerms, validate: Callable[[list[Any]], list[Any]]
+    ) -> list[Any]:
+        """:meth:`load` for messages still encoded as they came (ETF, kept by the
+        codec): each message's bytes are its key as they are, and only the misses
+        are decoded (``DecodeError`` if one is not a term the codec accepts)."""
+        decode = encoded.decode_item
+        if decode is None:
+            raise ValueError("EncodedTerms without a decoder")
+        keys = encoded.items
+        return self._load(keys, lambda missing: [decode(keys[i]) for i in missing], validate)
+
+    def _load(
+        self,
+        keys: Sequence[bytes],
+        wire: Callable[[list[int]], list[Any]],
+        validate: Callable[[list[Any]], list[Any]],
+    ) -> list[Any]:
+        entries = self._entries
+        out: list[Any] = [None] * len(keys)
         missing: list[int] = []
         for i, k in enumerate(keys):
             entry = entries.get(k)
@@ -184,10 +210,10 @@ class HistoryCache:
             else:
                 entries.move_to_end(k)
                 out[i] = fresh_copy(entry[0])
-        self.hits += len(items) - len(missing)
+        self.hits += len(keys) - len(missing)
         if missing:
             self.misses += len(missing)
-            validated = validate([items[i] for i in missing])
+            validated = validate(wire(missing))
             for i, message in zip(missing, validated, strict=True):
                 self._store(keys[i], fresh_copy(message))
                 out[i] = message

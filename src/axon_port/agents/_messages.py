@@ -24,9 +24,10 @@ from pydantic_ai.usage import RunUsage
 from pydantic_core import to_jsonable_python
 
 from axon_port._secrets import redact
+from axon_port._types import EncodedTerms
 from axon_port.agents._history_cache import HistoryCache
 from axon_port.codecs import get_codec
-from axon_port.errors import BadRequest, EncodeError
+from axon_port.errors import BadRequest, DecodeError, EncodeError
 
 __all__ = ["HISTORY_CACHE", "dump_messages", "dump_usage", "jsonable", "load_history", "plain"]
 
@@ -91,6 +92,8 @@ def load_history(data: Any, *, field: str = "history") -> list[ModelMessage]:
     """
     if data is None:
         return []
+    if type(data) is EncodedTerms:
+        return _load_encoded(data, field)
     if not isinstance(data, Sequence) or isinstance(data, str | bytes):
         raise BadRequest(f"{field} must be a list of messages")
     items = list(data)
@@ -107,6 +110,26 @@ def load_history(data: Any, *, field: str = "history") -> list[ModelMessage]:
     except pydantic.ValidationError as exc:
         details = jsonable(exc.errors(include_url=False, include_input=False))
         raise BadRequest(f"{field} is not valid message history", details=details) from None
+
+
+def _load_encoded(data: EncodedTerms, field: str) -> list[ModelMessage]:
+    """:func:`load_history` of a history the codec kept encoded: through the cache
+    by the messages' own bytes, decoding only what the cache does not hold."""
+    try:
+        return HISTORY_CACHE.load_encoded(data, _validate)
+    except (DecodeError, pydantic.ValidationError):
+        pass
+    # A message that does not decode, or invalid history: find the first bad
+    # message, so the error names it by its index as sent.
+    decode = data.decode_item
+    assert decode is not None  # load_encoded refuses EncodedTerms without a decoder
+    items = []
+    for i, raw in enumerate(data.items):
+        try:
+            items.append(decode(raw))
+        except DecodeError as exc:
+            raise DecodeError(f"{field}[{i}]: {exc}", details={"index": i}) from None
+    return load_history(items, field=field)
 
 
 def _validate(items: list[Any]) -> list[ModelMessage]:

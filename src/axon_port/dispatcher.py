@@ -15,21 +15,25 @@ and the loop moves on. A valid request is looked up in the handler table
 
 Outgoing frames go through one ``write`` callable (the transport's writer);
 ``drain`` lets a producer wait while the output buffer is above its mark.
+
+What a handler sees (:class:`RequestContext`, :data:`current_request_id`) lives in
+``axon_port._context`` and the exception-to-wire mapping (:func:`error_payload`,
+:func:`interrupted_error`) in ``axon_port._wire_errors``; both are re-exported here,
+which is where the rest of the package imports them from.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
-import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from axon_port._context import Fields, Handler, Notification, RequestContext, current_request_id
 from axon_port._framing import OversizeFrame, TruncatedFrame, encode_frame
-from axon_port._secrets import redact
+from axon_port._wire_errors import error_payload, interrupted_error
 from axon_port.codecs import Codec
 from axon_port.errors import AxonError, BadFrame, BadRequest, Busy, EncodeError
 from axon_port.messages import NOTIFICATION_OPS, check_fields, parse_request
@@ -44,84 +48,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The id of the request being served in this context (``None`` outside one).
-current_request_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "axon_port_request_id", default=None
-)
-
-Fields = dict[str, Any]
-#: A handler gets the request context and returns its terminal fields, or an
-#: awaitable of them (then it runs in its own task).
-Handler = Callable[["RequestContext"], "Fields | Awaitable[Fields]"]
-Notification = Callable[[Mapping[str, Any]], None]
-
-
-def interrupted_error(reason: str | None, details: Any = None) -> AxonError:
-    """The error of a request ended by ``cancel`` (``cancelled``), ``timeout_ms``
-    (``timeout``) or shutdown (``shutdown``); the latter two may succeed if retried."""
-    kind = reason or "cancelled"
-    return AxonError(
-        f"request {kind}", kind=kind, details=details, retryable=kind in ("timeout", "shutdown")
-    )
-
-
-def error_payload(exc: BaseException) -> Fields:
-    """The one exception -> wire mapping: the ``error`` map of an error frame."""
-    if isinstance(exc, AxonError):
-        return {
-            "kind": exc.kind,
-            "message": redact(exc.message),
-            "details": exc.details,
-            "retryable": exc.retryable,
-        }
-    if isinstance(exc, asyncio.CancelledError):
-        return {"kind": "cancelled", "message": "cancelled", "details": None, "retryable": False}
-    if isinstance(exc, TimeoutError):
-        return {
-            "kind": "timeout",
-            "message": str(exc) or "timed out",
-            "details": None,
-            "retryable": True,
-        }
-    tb = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8)
-    return {
-        "kind": "internal",
-        "message": redact(f"{type(exc).__name__}: {exc}"),
-        "details": {"type": type(exc).__name__, "traceback": redact("".join(tb)[-4000:])},
-        "retryable": False,
-    }
-
-
-class RequestContext:
-    """What a handler sees of its request and of the wire."""
-
-    __slots__ = ("_dispatcher", "_seq", "cancel_reason", "id", "op", "params")
-
-    def __init__(self, dispatcher: Dispatcher, op: str, req_id: int, params: Mapping[str, Any]):
-        self._dispatcher = dispatcher
-        self.op = op
-        self.id = req_id
-        self.params = params
-        #: Set to ``"cancelled"``, ``"timeout"`` or ``"shutdown"`` before the task is cancelled.
-        self.cancel_reason: str | None = None
-        self._seq = 0
-
-    def send(self, type_: str, fields: Fields) -> None:
-        """Send a non-terminal frame of ``type_`` for this request (e.g. ``tool_call``)."""
-        self._dispatcher.send({"type": type_, "id": self.id, **fields})
-
-    def chunk(self, event: str, data: Any) -> None:
-        """Send a ``chunk`` frame with the next ``seq`` (0, 1, 2, ... per request)."""
-        seq = self._seq
-        self._seq += 1
-        self._dispatcher.send(
-            {"type": "chunk", "id": self.id, "seq": seq, "event": event, "data": data}
-        )
-
-    async def drain(self) -> None:
-        """Wait while the output buffer is above its high-water mark (back-pressure)."""
-        await self._dispatcher.drain()
 
 
 class _Inflight:

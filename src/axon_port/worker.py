@@ -2,39 +2,39 @@
 
 Theory of operation: :class:`Worker` owns a :class:`~axon_port.dispatcher.Dispatcher`
 and registers the handlers for every op of protocol v1. Core ops (``ping``,
-``call``, ``describe``, ``stats``, ``set_log_level``, ``shutdown``) are served
-here; agent ops (``define_agent``, ``run``, ``complete``, ``tool_result``) are
-routed to :class:`axon_port.agents.AgentService`, which is imported lazily: the
-``ready`` frame goes out before pydantic-ai is imported, and
-:meth:`Worker.start_warmup` imports it in a background thread meanwhile.
+``describe``, ``stats``, ``set_log_level``, ``shutdown``) are served here,
+``call`` by :class:`axon_port._functions.FunctionRunner` (which owns the thread
+pool for synchronous functions); agent ops (``define_agent``, ``run``,
+``complete``, ``tool_result``) are routed to :class:`axon_port.agents.AgentService`,
+which is imported lazily: the ``ready`` frame goes out before pydantic-ai is
+imported, and :meth:`Worker.start_warmup` imports it in a background thread meanwhile.
 Nothing here touches file descriptors; the transport is given as callables.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import gc
 import importlib
-import inspect
 import logging
 import os
 import platform
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from axon_port import _secrets
 from axon_port._framing import DEFAULT_MAX_FRAME
+from axon_port._functions import FunctionRunner
 from axon_port._logging import parse_level
 from axon_port.codecs import Codec, get_codec
 from axon_port.dispatcher import Dispatcher, RequestContext
-from axon_port.errors import AxonError, BadRequest, Busy, UnknownFunction
-from axon_port.registry import REGISTRY, FunctionEntry, Registry
+from axon_port.errors import AxonError, BadRequest
+from axon_port.registry import REGISTRY, Registry
 
 __all__ = ["PROTOCOL_VERSION", "Worker", "WorkerConfig"]
 
@@ -113,14 +113,7 @@ class Worker:
             kwargs["drain"] = drain
         self.dispatcher = Dispatcher(self.codec, write, **kwargs)
         self._transport_info = transport_info
-        self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="axon-port-fn")
-        # Threads running a function right now, including those whose caller timed
-        # out or cancelled (a thread cannot be stopped): when all are taken, new
-        # synchronous calls are answered ``busy`` instead of queueing unseen.
-        self._threads_busy = 0
-        self._threads_lock = threading.Lock()
-        # name -> (fn, count of plain positional parameters or -1, signature)
-        self._shapes: dict[str, tuple[Callable[..., Any], int, inspect.Signature | None]] = {}
+        self.functions = FunctionRunner(registry, config.threads)
         self._agents: Any = None
         self._agents_import: Future[Any] | None = None
         self._agents_wanted = False
@@ -129,7 +122,7 @@ class Worker:
         self._stop_task: asyncio.Task[None] | None = None
         d = self.dispatcher
         d.register("ping", self._ping, reply="pong")
-        d.register("call", self._call)
+        d.register("call", self.functions.call)
         d.register("describe", self._describe)
         d.register("stats", self._stats)
         d.register("set_log_level", self._set_log_level)
@@ -217,86 +210,8 @@ class Worker:
     def _ping(self, ctx: RequestContext) -> Fields:
         return {}
 
-    def _call(self, ctx: RequestContext) -> Fields | Awaitable[Fields]:
-        params = ctx.params
-        name = params["function"]
-        entry = self.registry.functions.get(name) if isinstance(name, str) else None
-        if entry is None:
-            raise UnknownFunction(f"no function registered as {name!r}", details={"function": name})
-        args = params.get("args", ())
-        if args is None:
-            args = ()
-        elif type(args) is not list and type(args) is not tuple:
-            raise BadRequest("call: args must be a list")
-        kwargs = params.get("kwargs")
-        if kwargs is None:
-            kwargs = {}
-        elif kwargs or type(kwargs) is not dict:
-            if type(kwargs) is not dict or not all(isinstance(k, str) for k in kwargs):
-                raise BadRequest("call: kwargs must be a map with atom or binary keys")
-            kwargs = {str(k): v for k, v in kwargs.items()}
-        self._check_arity(entry, args, kwargs)
-        if entry.is_async:
-            return self._await_function(entry, entry.fn(*args, **kwargs))
-        if entry.inline:
-            return {"output": _run_function(entry, args, kwargs)}
-        with self._threads_lock:
-            if self._threads_busy >= self.config.threads:
-                raise Busy(
-                    f"all {self.config.threads} threads are running synchronous functions"
-                    " (some may belong to calls that timed out)",
-                    details={"threads": self.config.threads},
-                )
-            self._threads_busy += 1
-        loop = asyncio.get_running_loop()
-        run = functools.partial(
-            contextvars.copy_context().run, self._in_thread, entry, args, kwargs
-        )
-        try:
-            fut = loop.run_in_executor(self._executor, run)
-        except BaseException:
-            with self._threads_lock:
-                self._threads_busy -= 1
-            raise
-        return self._await_output(fut)
-
-    def _in_thread(self, entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> Any:
-        try:
-            return _run_function(entry, args, kwargs)
-        finally:
-            with self._threads_lock:
-                self._threads_busy -= 1
-
-    def _check_arity(self, entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> None:
-        shape = self._shapes.get(entry.name)
-        if shape is None or shape[0] is not entry.fn:
-            shape = self._shapes[entry.name] = (entry.fn, *_call_shape(entry.fn))
-        _, positional, signature = shape
-        # The common case, exactly the positional parameters, needs no bind().
-        if (kwargs or len(args) != positional) and signature is not None:
-            try:
-                signature.bind(*args, **kwargs)
-            except TypeError as exc:
-                raise BadRequest(f"call {entry.name}: {exc}") from None
-
-    async def _await_function(self, entry: FunctionEntry, coro: Awaitable[Any]) -> Fields:
-        try:
-            return {"output": await coro}
-        except (AxonError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            raise _function_error(entry, exc) from exc
-
-    async def _await_output(self, fut: Awaitable[Any]) -> Fields:
-        return {"output": await fut}
-
     async def _describe(self, ctx: RequestContext) -> Fields:
-        functions = [
-            {"name": e.name, "description": e.description, "parameters": _params_schema(e.fn),
-             "async": e.is_async}
-            for e in self.registry.functions.values()
-        ]  # fmt: skip
-        out: Fields = {"functions": functions, "agents": [], "tools": []}
+        out: Fields = {"functions": self.functions.describe(), "agents": [], "tools": []}
         try:
             service = await self.agent_service()
         except AxonError as exc:
@@ -310,7 +225,7 @@ class Worker:
         out["rss_bytes"] = _rss_bytes()
         out["agents_loaded"] = self._agents is not None
         out["threads"] = self.config.threads
-        out["threads_busy"] = self._threads_busy
+        out["threads_busy"] = self.functions.threads_busy
         if self._transport_info is not None:
             out.update(self._transport_info())
         return {"output": out}
@@ -399,66 +314,4 @@ class Worker:
 
     def close(self) -> None:
         """Release the thread pool without waiting for blocked functions."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _call_shape(fn: Callable[..., Any]) -> tuple[int, inspect.Signature | None]:
-    """(n, signature): ``n`` is the number of parameters if all are plain positional
-    ones without defaults (so ``n`` positional args always bind), else -1."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return -1, None
-    params = sig.parameters.values()
-    plain = all(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        for p in params
-    )
-    return (len(sig.parameters) if plain else -1), sig
-
-
-def _run_function(entry: FunctionEntry, args: Any, kwargs: dict[str, Any]) -> Any:
-    try:
-        return entry.fn(*args, **kwargs)
-    except AxonError:
-        raise
-    except Exception as exc:
-        raise _function_error(entry, exc) from exc
-
-
-def _function_error(entry: FunctionEntry, exc: Exception) -> AxonError:
-    return AxonError(
-        f"{entry.name} raised {type(exc).__name__}: {exc}",
-        kind="function_error",
-        details={"function": entry.name, "type": type(exc).__name__},
-    )
-
-
-def _params_schema(fn: Callable[..., Any]) -> Fields:
-    """A JSON Schema for ``fn``'s parameters, from its type hints (best effort)."""
-    try:
-        from pydantic import TypeAdapter
-
-        sig = inspect.signature(fn)
-        hints = _hints(fn)
-        props: Fields = {}
-        required: list[str] = []
-        for name, p in sig.parameters.items():
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
-            ann = hints.get(name, Any)
-            props[name] = TypeAdapter(ann).json_schema()
-            if p.default is p.empty:
-                required.append(name)
-        return {"type": "object", "properties": props, "required": required}
-    except Exception:
-        return {"type": "object"}
-
-
-def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    import typing
-
-    try:
-        return typing.get_type_hints(fn)
-    except Exception:
-        return {}
+        self.functions.close()

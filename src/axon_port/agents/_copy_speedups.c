@@ -19,6 +19,16 @@ static PyObject *empty_tuple;
 
 static PyObject *copy_value(PyObject *v);
 
+/* Whether v is shared as it is: the commonest immutable leaves by their exact
+   type first, then the configured set; 1, 0, or -1 (error). */
+static inline int is_shared(PyObject *v) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (t == &PyUnicode_Type || v == Py_None || t == &PyLong_Type || t == &PyBool_Type ||
+        t == &PyFloat_Type)
+        return 1;
+    return PySet_Contains(immutable_types, (PyObject *)t);
+}
+
 static PyObject *copy_list(PyObject *v) {
     Py_ssize_t n = PyList_GET_SIZE(v);
     PyObject *out = PyList_New(n);
@@ -34,12 +44,21 @@ static PyObject *copy_list(PyObject *v) {
     return out;
 }
 
+/* A copy of the dict v: PyDict_Copy (one allocation, no rehashing), then each
+   value that is not shared replaced by its copy; replacing the value of an
+   existing key does not change the dict's keys, so iterating stays valid. */
 static PyObject *copy_dict_items(PyObject *v) {
-    PyObject *out = PyDict_New();
+    PyObject *out = PyDict_Copy(v);
     if (out == NULL) return NULL;
     Py_ssize_t pos = 0;
     PyObject *key, *val;
-    while (PyDict_Next(v, &pos, &key, &val)) {
+    while (PyDict_Next(out, &pos, &key, &val)) {
+        int shared = is_shared(val);
+        if (shared < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        if (shared) continue;
         PyObject *copied = copy_value(val);
         if (copied == NULL || PyDict_SetItem(out, key, copied) < 0) {
             Py_XDECREF(copied);
@@ -50,7 +69,6 @@ static PyObject *copy_dict_items(PyObject *v) {
     }
     return out;
 }
-
 static PyObject *copy_instance(PyObject *v, PyTypeObject *t) {
     PyObject *fields = PyObject_GenericGetDict(v, NULL);
     if (fields == NULL) return NULL;
@@ -74,6 +92,9 @@ static PyObject *copy_instance(PyObject *v, PyTypeObject *t) {
 
 static PyObject *copy_value(PyObject *v) {
     PyTypeObject *t = Py_TYPE(v);
+    if (t == &PyUnicode_Type || v == Py_None || t == &PyLong_Type || t == &PyBool_Type ||
+        t == &PyFloat_Type)
+        return Py_NewRef(v);
     int found = PySet_Contains(immutable_types, (PyObject *)t);
     if (found < 0) return NULL;
     if (found) {

@@ -21,7 +21,7 @@ defmodule AxonPort do
   flight), `{:worker_down, reason}` (the worker GenServer is gone) or `:noproc`.
   """
 
-  alias AxonPort.{Error, Pool, Spec, Worker}
+  alias AxonPort.{Error, Requests, Retry, Spec, Worker}
 
   @type target :: GenServer.server() | {:pool, term()}
   @type reason :: Error.t() | Worker.failure()
@@ -42,20 +42,9 @@ defmodule AxonPort do
               jitter: boolean()
             ]
 
-  @default_retry [max_attempts: 3, base_delay: 100, max_delay: 2_000, jitter: true]
-  @complete_opts [:tools, :model_settings, :output_schema]
-  # Request fields a run takes from its options, as the protocol names them.
-  @run_opts [
-    :history,
-    :deps,
-    :model_settings,
-    :usage_limits,
-    :deferred_tool_results,
-    :model,
-    :instructions,
-    :metadata,
-    :usage
-  ]
+  @default_retry Retry.default()
+  @complete_opts Requests.complete_opts()
+  @run_opts Requests.run_opts()
 
   @doc """
   Defines (or redefines) an agent named `name` on the worker(s).
@@ -122,7 +111,7 @@ defmodule AxonPort do
           {:ok, run_result()} | {:error, reason()}
   def run(target, agent, prompt, opts \\ []) do
     opts = Keyword.validate!(opts, @run_opts ++ [:timeout, :retry])
-    {payload, meta} = run_request(agent, prompt, opts, false)
+    {payload, meta} = Requests.run(agent, prompt, opts, false)
     timeout = Keyword.get(opts, :timeout, 120_000)
 
     with_retry(Keyword.get(opts, :retry, @default_retry), fn ->
@@ -164,7 +153,7 @@ defmodule AxonPort do
           {:ok, {worker :: pid(), reference()}} | {:error, reason()}
   def stream(target, agent, prompt, opts \\ []) do
     opts = Keyword.validate!(opts, [:to | @run_opts])
-    {payload, meta} = run_request(agent, prompt, opts, true)
+    {payload, meta} = Requests.run(agent, prompt, opts, true)
     meta = Keyword.put(meta, :to, Keyword.get(opts, :to, self()))
 
     with {:ok, worker} <- pick(target),
@@ -274,16 +263,7 @@ defmodule AxonPort do
           {:ok, run_result()} | {:ok, {pid(), reference()}} | {:error, reason()}
   def complete(target, model, messages, opts \\ []) do
     opts = Keyword.validate!(opts, @complete_opts ++ [:timeout, :retry, :stream_to])
-    model = if is_atom(model), do: Atom.to_string(model), else: model
-    base = %{op: :complete, model: model, messages: messages}
-
-    payload =
-      Enum.reduce(@complete_opts, base, fn key, acc ->
-        case Keyword.get(opts, key) do
-          nil -> acc
-          value -> Map.put(acc, key, value)
-        end
-      end)
+    payload = Requests.complete(model, messages, opts)
 
     case Keyword.get(opts, :stream_to) do
       nil ->
@@ -384,100 +364,24 @@ defmodule AxonPort do
     end)
   end
 
-  # ---------------------------------------------------------------------------
-
-  defp run_request(agent, prompt, opts, stream?) do
-    base = %{op: :run, prompt: prompt, stream: stream?}
-
-    base =
-      Enum.reduce(@run_opts, base, fn key, acc ->
-        case Keyword.fetch(opts, key) do
-          {:ok, nil} -> acc
-          {:ok, value} -> Map.put(acc, key, value)
-          :error -> acc
-        end
-      end)
-
-    case agent do
-      name when is_binary(name) or is_atom(name) ->
-        name = to_string(name)
-        {Map.put(base, :agent, name), [op: :run, agent: name, deps: opts[:deps]]}
-
-      spec when is_map(spec) or is_list(spec) ->
-        {wire, local} = Spec.to_wire(spec)
-        deps = if local.deps, do: Map.merge(local.deps, opts[:deps] || %{}), else: opts[:deps]
-        payload = if deps, do: Map.put(base, :deps, deps), else: base
-        {Map.put(payload, :spec, wire), [op: :run, tools: local.tools, deps: deps]}
-    end
-  end
-
-  defp pick({:pool, pool}) do
-    case Pool.pick(pool) do
-      nil -> {:error, :noproc}
-      pid -> {:ok, pid}
-    end
-  end
-
-  defp pick(server), do: {:ok, server}
-
-  defp workers({:pool, pool}), do: Pool.members(pool)
-
-  defp workers(server) do
-    case GenServer.whereis(server) do
-      nil -> []
-      pid -> [pid]
-    end
-  end
+  defp pick(target), do: Requests.pick(target)
+  defp workers(target), do: Requests.workers(target)
 
   @doc false
   # Public for tests: runs `fun` under a retry policy.
   @spec with_retry(retry_policy() | keyword(), (() -> {:ok, term()} | {:error, term()} | term())) ::
           term()
-  def with_retry(false, fun), do: fun.()
-  def with_retry(nil, fun), do: fun.()
-
-  def with_retry(policy, fun) when is_list(policy) do
-    policy = Keyword.merge(@default_retry, policy)
-    attempt(fun, 1, policy)
-  end
-
-  defp attempt(fun, n, policy) do
-    case fun.() do
-      {:error, reason} = error ->
-        if n < policy[:max_attempts] and retryable?(reason) do
-          Process.sleep(backoff(n, policy))
-          attempt(fun, n + 1, policy)
-        else
-          error
-        end
-
-      other ->
-        other
-    end
-  end
+  defdelegate with_retry(policy, fun), to: Retry
 
   @doc """
   True for failures worth retrying: errors the worker marked `retryable`
   (rate limits, 5xx, `busy`), a worker that died or is restarting.
   """
   @spec retryable?(reason()) :: boolean()
-  def retryable?(%Error{retryable: r}), do: r
-  def retryable?({:worker_exit, _}), do: true
-  def retryable?({:worker_down, _}), do: true
-  def retryable?(:noproc), do: true
-  def retryable?(_), do: false
+  defdelegate retryable?(reason), to: Retry
 
   @doc false
   # The delay before attempt n+1, in ms.
   @spec backoff(pos_integer(), keyword()) :: non_neg_integer()
-  def backoff(n, policy) do
-    delay = min(policy[:max_delay], policy[:base_delay] * Integer.pow(2, n - 1))
-
-    if policy[:jitter] and delay > 1 do
-      half = div(delay, 2)
-      half + :rand.uniform(delay - half + 1) - 1
-    else
-      delay
-    end
-  end
+  defdelegate backoff(n, policy), to: Retry
 end

@@ -40,8 +40,10 @@ defmodule AxonPort.Worker do
 
   ## Layout
 
-  This module holds the client functions and the GenServer callbacks; the
-  helpers they call run in this process and take and return its state:
+  This module holds the client functions and the GenServer callbacks. What
+  runs in the caller's process is `AxonPort.Worker.Client` (requests, streams
+  and their watcher) and `AxonPort.Worker.Direct` (the direct path); the
+  helpers the callbacks call run in this process and take and return its state:
 
     * `AxonPort.Worker.Launch` — launcher, port options, the startup handshake,
       closing and reaping the OS process;
@@ -57,7 +59,7 @@ defmodule AxonPort.Worker do
   require Logger
 
   alias AxonPort.Error
-  alias AxonPort.Worker.{Direct, Frames, Launch, Pending, State, Tools, Wire}
+  alias AxonPort.Worker.{Client, Direct, Frames, Launch, Pending, State, Tools, Wire}
 
   @type server :: GenServer.server()
 
@@ -88,7 +90,8 @@ defmodule AxonPort.Worker do
           | {:task_supervisor, GenServer.server()}
 
   # ---------------------------------------------------------------------------
-  # Client side (used by AxonPort; callable directly)
+  # Client side (used by AxonPort; callable directly). The functions that run
+  # in the caller's process are in AxonPort.Worker.Client.
 
   # The one list of options: validated by start_link/1 and child_spec/1 and
   # rendered into their docs.
@@ -159,35 +162,7 @@ defmodule AxonPort.Worker do
   ms (the request is then cancelled), or `{:error, failure}`.
   """
   @spec request(server(), map(), keyword(), timeout()) :: {:ok, term()} | {:error, term()}
-  def request(server, payload, meta, timeout) do
-    with true <- meta[:op] in Direct.ops(),
-         pid when is_pid(pid) <- GenServer.whereis(server),
-         route when route != nil <- Direct.route(pid) do
-      Direct.request(pid, route, payload, timeout)
-    else
-      _ -> request_via_server(server, payload, meta, timeout)
-    end
-  end
-
-  defp request_via_server(server, payload, meta, timeout) do
-    id = new_id()
-    # The key this request is cancelled by: the worker may give it another id.
-    ref = make_ref()
-    frame = encode(Map.put(payload, :id, id))
-
-    try do
-      GenServer.call(server, {:request, id, frame, Keyword.put(meta, :ref, ref)}, timeout)
-    catch
-      :exit, {:timeout, _} ->
-        GenServer.cast(server, {:cancel_ref, ref})
-
-        {:error,
-         %Error{kind: "timeout", message: "no reply within #{timeout} ms; request cancelled"}}
-
-      :exit, reason ->
-        {:error, exit_failure(reason)}
-    end
-  end
+  defdelegate request(server, payload, meta, timeout), to: Client
 
   @doc """
   Starts a streaming request: chunk and terminal messages go to `meta[:to]`.
@@ -203,65 +178,16 @@ defmodule AxonPort.Worker do
   {:worker_down, reason}}}`.
   """
   @spec start_stream(server(), map(), keyword()) :: {:ok, reference()} | {:error, term()}
-  def start_stream(server, payload, meta) do
-    case GenServer.whereis(server) do
-      nil -> {:error, :noproc}
-      worker -> start_stream(worker, server, payload, meta)
-    end
-  end
-
-  defp start_stream(worker, server, payload, meta) do
-    id = new_id()
-    ref = make_ref()
-    to = Keyword.get(meta, :to, self())
-    watcher = :erlang.spawn(node(to), __MODULE__, :watch, [worker, to, ref])
-    frame = encode(Map.put(payload, :id, id))
-    meta = Keyword.merge(meta, to: to, ref: ref, watcher: watcher)
-
-    try do
-      GenServer.call(server, {:stream, id, frame, meta})
-    catch
-      :exit, reason ->
-        Process.exit(watcher, :kill)
-        {:error, exit_failure(reason)}
-    else
-      {:ok, ^ref} = ok ->
-        ok
-
-      error ->
-        Process.exit(watcher, :kill)
-        error
-    end
-  end
+  defdelegate start_stream(server, payload, meta), to: Client
 
   @doc false
-  # A stream's watcher: forwards the stream's terminal message from the worker
-  # to the consumer, or makes one up if the worker goes away first. Exits with
-  # the consumer (the worker monitors the watcher and cancels the stream).
+  # A stream's watcher (spawned by start_stream/3 on the consumer's node).
   @spec watch(GenServer.server(), pid(), reference()) :: :ok
-  def watch(worker, to, ref) do
-    worker_mon = Process.monitor(worker)
-    to_mon = Process.monitor(to)
-
-    receive do
-      {:axon_port, ^ref, terminal} ->
-        send(to, {:axon_port, ref, terminal})
-
-      {:DOWN, ^worker_mon, :process, _, reason} ->
-        send(to, {:axon_port, ref, {:error, {:worker_down, reason}}})
-
-      {:DOWN, ^to_mon, :process, _, _} ->
-        :ok
-    end
-
-    :ok
-  end
+  defdelegate watch(worker, to, ref), to: Client
 
   @doc "Cancels a stream started with `start_stream/3` (its consumer gets `{:error, ...cancelled}`)."
   @spec cancel(server(), reference()) :: :ok
-  def cancel(server, ref) when is_reference(ref) do
-    GenServer.cast(server, {:cancel_ref, ref})
-  end
+  defdelegate cancel(server, ref), to: Client
 
   @doc "The worker's OS pid."
   @spec os_pid(server()) :: non_neg_integer()
@@ -280,13 +206,6 @@ defmodule AxonPort.Worker do
 
   @doc false
   def encode(term), do: Wire.encode(term)
-
-  defp new_id, do: Wire.new_id()
-
-  defp exit_failure({:noproc, _}), do: :noproc
-  defp exit_failure({{:nodedown, _}, _} = r), do: {:worker_down, r}
-  defp exit_failure({reason, {GenServer, :call, _}}), do: {:worker_down, reason}
-  defp exit_failure(reason), do: {:worker_down, reason}
 
   # ---------------------------------------------------------------------------
   # GenServer

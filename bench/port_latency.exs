@@ -16,7 +16,8 @@ defmodule Bench do
 
   def opts do
     {o, _, _} =
-      OptionParser.parse(System.argv(),
+      # `mix run bench/port_latency.exs -- --only-client` leaves the "--" in argv.
+      OptionParser.parse(Enum.drop_while(System.argv(), &(&1 == "--")),
         strict: [n: :integer, calls: :integer, python: :string, only_client: :boolean]
       )
 
@@ -26,6 +27,13 @@ defmodule Bench do
       calls: o[:calls] || 20000,
       python: Path.expand(o[:python] || Path.join(@root, ".venv/bin/python"))
     }
+  end
+
+  # The fixtures' directories, then the caller's PYTHONPATH (e.g. another checkout's src).
+  def pythonpath do
+    [Path.join(@root, "tests/support"), Path.join(@root, "bench"), System.get_env("PYTHONPATH")]
+    |> Enum.reject(&(&1 in [nil, ""]))
+    |> Enum.join(":")
   end
 
   def pin_beam(cpus, schedulers) do
@@ -49,7 +57,7 @@ defmodule Bench do
         do: {System.find_executable("taskset"), ["-c", cpu, o.python | cmd]},
         else: {o.python, cmd}
 
-    pypath = Enum.join([Path.join(@root, "tests/support"), Path.join(@root, "bench")], ":")
+    pypath = Bench.pythonpath()
     extra = if mode == :nouse_stdio, do: [:nouse_stdio], else: []
 
     port =
@@ -318,7 +326,7 @@ defmodule Bench do
     pin_beam(beam_cpus, 1)
     bare = spawn(:worker, :nouse_stdio, child_cpu, o)
     check(bare, :worker, :call)
-    pypath = Enum.join([Path.join(@root, "tests/support"), Path.join(@root, "bench")], ":")
+    pypath = Bench.pythonpath()
 
     {:ok, w} =
       apply(AxonPort.Worker, :start_link, [

@@ -34,6 +34,7 @@ from axon_port._logging import parse_level
 from axon_port.codecs import Codec, get_codec
 from axon_port.dispatcher import Dispatcher, RequestContext
 from axon_port.errors import AxonError, BadRequest
+from axon_port.messages import KEPT_ENCODED
 from axon_port.registry import REGISTRY, Registry
 
 __all__ = ["PROTOCOL_VERSION", "Worker", "WorkerConfig"]
@@ -106,7 +107,11 @@ class Worker:
     ) -> None:
         self.config = config
         self.registry = registry
-        self.codec: Codec = get_codec(config.codec, max_frame=config.max_frame)
+        # ETF keeps a run's history encoded: the agents layer's cache keys each message
+        # by its bytes and decodes only those it has not seen (see messages.KEPT_ENCODED).
+        self.codec: Codec = get_codec(
+            config.codec, max_frame=config.max_frame, keep_encoded=KEPT_ENCODED
+        )
         _secrets.configure(config.allow_env, config.allow_base_url)
         kwargs: dict[str, Any] = {"max_inflight": config.max_inflight}
         if drain is not None:

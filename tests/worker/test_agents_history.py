@@ -14,6 +14,10 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
+from axon_port import Atom
+from axon_port._framing import encode_frame
+from axon_port.agents._messages import HISTORY_CACHE
+
 
 def remembering_model() -> FunctionModel:
     """Answers with every user prompt it has seen so far, calling a tool on the first turn."""
@@ -112,5 +116,40 @@ def test_a_nil_prompt_continues_from_history_alone() -> None:
                 {"op": "run", "id": 2, "agent": "chat", "prompt": None, "history": history}
             )
             assert reply["output"] == "success (no tool calls)"
+
+    run(main())
+
+
+def test_etf_history_is_kept_encoded_cached_by_its_bytes_and_a_bad_message_is_named() -> None:
+    """Over ETF the worker keeps ``history`` encoded: the second run of the same
+    history hits the cache for every message (nothing validated again), and a
+    message whose bytes do not decode is ``bad_frame`` with the run's id and the
+    message's index; the worker keeps serving."""
+
+    async def main() -> None:
+        async with worker("etf") as w:
+            await define(w, "chat", {})
+            first = await w.request({"op": "run", "id": 1, "agent": "chat", "prompt": "hello"})
+            history = first["messages"]
+            before = (HISTORY_CACHE.hits, HISTORY_CACHE.misses)
+            req = {"op": "run", "agent": "chat", "prompt": "again", "history": history}
+            second = await w.request({**req, "id": 2})
+            third = await w.request({**req, "id": 3})
+            assert second["output"] == third["output"] == "success (no tool calls)"
+            hits, misses = HISTORY_CACHE.hits - before[0], HISTORY_CACHE.misses - before[1]
+            assert misses <= len(history) and hits >= len(history)  # the third: all hits
+
+            assert w.worker is not None
+            payload = w.worker.codec.encode(
+                {**req, "id": 4, "history": [*history, Atom("zz")]}
+            ).replace(b"zz", b"\xff\xfe")
+            since = len(w.received)
+            await w.send_bytes(encode_frame(payload))
+            err = error_of(await w.terminal(4, since=since))
+            assert err["kind"] == "bad_frame"
+            assert err["message"].startswith(f"history[{len(history)}]: ")
+            assert err["details"] == {"index": len(history)}
+            again = await w.request({**req, "id": 5})
+            assert again["output"] == "success (no tool calls)"
 
     run(main())

@@ -116,7 +116,11 @@ class FrameDecoder:
             stop = pos + HEADER_SIZE + size
             if stop > end:
                 break
-            events.append(bytes(view[pos + HEADER_SIZE : stop]))
+            if view is self._buf:  # one copy out of the buffer, not a slice and a copy
+                with memoryview(view) as mv:
+                    events.append(mv[pos + HEADER_SIZE : stop].tobytes())
+            else:
+                events.append(data[pos + HEADER_SIZE : stop])
             pos = stop
         if view is self._buf:
             del self._buf[:pos]

@@ -50,6 +50,21 @@ def test_ping_and_call_through_a_real_worker(codec: str, loop: str) -> None:
         assert c.request({"op": "call", "id": 2, "function": "add", "args": [2, 3]})["output"] == 5
 
 
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="no F_GETPIPE_SZ (not Linux)")
+def test_the_worker_widens_its_frame_pipes_and_a_large_request_still_round_trips() -> None:
+    """A 64 KiB pipe makes a large request cross in many write/wake-up round trips;
+    the worker widens both of its pipes (to 1 MiB or the system's pipe-max-size)."""
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        want = min(1 << 20, int(f.read()))
+    with PortClient.spawn("etf", ARGS) as c:
+        assert c.proc.stdin is not None and c.proc.stdout is not None
+        assert fcntl.fcntl(c.proc.stdin.fileno(), fcntl.F_GETPIPE_SZ) == want
+        assert fcntl.fcntl(c.proc.stdout.fileno(), fcntl.F_GETPIPE_SZ) == want
+        big = os.urandom(3 << 20)
+        reply = c.request({"op": "call", "id": 1, "function": "reverse_bytes", "args": [big]})
+        assert reply["output"] == big[::-1]
+
+
 def test_junk_written_to_fd1_by_user_code_never_reaches_the_frame_stream() -> None:
     with PortClient.spawn("etf", ARGS, stderr=subprocess.PIPE) as c:
         reply = c.request({"op": "call", "id": 1, "function": "noisy", "args": ["JUNK!"]})
@@ -295,7 +310,9 @@ def _rss(pid: int) -> int:
 def test_a_client_that_stops_reading_gets_back_pressure_and_loses_nothing() -> None:
     import threading
 
-    n, size = 2000, 100_000  # 200 MB of replies if nothing held the worker back
+    # 200 MB of replies if nothing held the worker back; ~2.4 MB of requests, more
+    # than the worker's input pipe holds (widened to 1 MiB), so the writer must stall.
+    n, size = 40_000, 5_000
     c = PortClient.spawn("etf", ARGS)
     base = _rss(c.pid)
     sent = [0]
@@ -316,9 +333,9 @@ def test_a_client_that_stops_reading_gets_back_pressure_and_loses_nothing() -> N
         last = sent[0]
     assert sent[0] < n, "the worker kept reading while nobody read its replies"
     grown = _rss(c.pid) - base
-    # The output bound (16 MiB) plus one FEED_CHUNK's replies (64 x 100 KB), and slack:
-    # measured ~18-20 MB; it was ~85 MB (~150 MB under load) while a whole read's
-    # requests (up to a pipe's 64 KB, ~1,000 here) were served before the check.
+    # The output bound (16 MiB) plus one FEED_CHUNK's replies (64 x 5 KB), and slack.
+    # With 2000 requests of 100 KB replies it measured ~18-20 MB, and ~85 MB (~150 MB
+    # under load) while a whole read's requests were served before the check.
     assert grown < 64 * 1024 * 1024, grown
     seen: dict[int, int] = {}
     while len(seen) < n:

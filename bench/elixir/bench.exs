@@ -383,7 +383,9 @@ defmodule Bench do
     samples =
       Enum.reduce(1..rounds, %{}, fn _, acc ->
         Enum.reduce(cases, acc, fn {name, fun}, acc ->
-          Map.update(acc, name, [fun.()], &[fun.() | &1])
+          # one sample per case and round (Map.update/4's default would be a second run)
+          sample = fun.()
+          Map.update(acc, name, [sample], &[sample | &1])
         end)
       end)
 

@@ -119,6 +119,8 @@ def charts(data: dict[str, Any], outdir: Path) -> list[str]:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for label, suffix in (("in-process tuned", "in-process tuned"),
                               ("worker, cache hit", "worker, cache hit"),
+                              ("worker, cache hit, AxonPort.History",
+                               "worker, cache hit, AxonPort.History"),
                               ("worker, cache miss", "worker, cache miss")):  # fmt: skip
             pts = sorted(
                 (int(n.split()[0][2:]), r["median"] * 1000)

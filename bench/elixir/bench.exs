@@ -189,6 +189,14 @@ defmodule Bench do
                  timed(n, fn _ -> run!(w, "cpu", history: h) end) / n
                end)
              end},
+            {"L=#{l} worker, cache hit, AxonPort.History",
+             fn ->
+               with_worker(1, fn w ->
+                 h = AxonPort.History.new(salted(base, l, "hit"))
+                 run!(w, "cpu", history: h)
+                 timed(n, fn _ -> run!(w, "cpu", history: h) end) / n
+               end)
+             end},
             {"L=#{l} worker, cache miss",
              fn ->
                with_worker(1, fn w ->

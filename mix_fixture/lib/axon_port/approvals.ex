@@ -31,13 +31,19 @@ defmodule AxonPort.Approvals do
   @spec resume(
           AxonPort.target(),
           String.t() | atom() | map() | keyword(),
-          list() | map(),
+          list() | AxonPort.History.t() | map(),
           keyword()
         ) ::
           {:ok, AxonPort.run_result()} | {:error, AxonPort.reason()}
   def resume(target, agent, history, opts \\ []) do
     {decisions, opts} = Keyword.split(opts, [:approvals, :calls])
-    history = if is_map(history), do: Map.fetch!(history, :messages), else: history
+
+    history =
+      case history do
+        %AxonPort.History{} -> history
+        %{messages: messages} -> messages
+        list when is_list(list) -> list
+      end
 
     results = Map.new(decisions, fn {key, value} when is_map(value) -> {key, value} end)
 

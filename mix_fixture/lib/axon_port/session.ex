@@ -7,7 +7,9 @@ defmodule AxonPort.Session do
       {:ok, _} = AxonPort.Session.chat(s, "Block it, please")
 
   Each successful turn appends the run's new `messages` to the history, and the
-  next turn sends the whole history back. Because the history lives here and not
+  next turn sends the whole history back. The history is an `AxonPort.History`:
+  each message is encoded once, when it joins, so a turn's cost in this process
+  does not grow with the conversation. Because the history lives here and not
   in the Python worker, a conversation survives a worker crash and restart (and
   with a pool, may continue on any worker). A failed turn leaves the history as
   it was. Turns are serialised: a session answers one `chat/3` at a time.
@@ -18,7 +20,7 @@ defmodule AxonPort.Session do
   @type option ::
           {:target, AxonPort.target()}
           | {:agent, String.t() | atom() | map() | keyword()}
-          | {:history, list()}
+          | {:history, list() | AxonPort.History.t()}
           | {:run_opts, keyword()}
           | {:name, GenServer.name()}
 
@@ -46,7 +48,7 @@ defmodule AxonPort.Session do
 
   @doc "The conversation so far (all messages, oldest first)."
   @spec history(GenServer.server()) :: list()
-  def history(session), do: GenServer.call(session, :history)
+  def history(session), do: GenServer.call(session, :history) |> AxonPort.History.to_list()
 
   @doc """
   The tool calls the last turn left waiting (its result's `deferred`), or `nil`.
@@ -73,7 +75,7 @@ defmodule AxonPort.Session do
      %{
        target: Keyword.fetch!(opts, :target),
        agent: Keyword.fetch!(opts, :agent),
-       history: Keyword.get(opts, :history, []),
+       history: to_history(Keyword.get(opts, :history, [])),
        run_opts: Keyword.get(opts, :run_opts, []),
        pending: nil
      }}
@@ -94,12 +96,18 @@ defmodule AxonPort.Session do
   def handle_call(:pending, _from, state), do: {:reply, state.pending, state}
 
   def handle_call(:history, _from, state), do: {:reply, state.history, state}
-  def handle_call(:reset, _from, state), do: {:reply, :ok, %{state | history: [], pending: nil}}
+
+  def handle_call(:reset, _from, state),
+    do: {:reply, :ok, %{state | history: AxonPort.History.new(), pending: nil}}
 
   defp reply({:ok, result} = ok, state) do
     pending = Map.get(result, :deferred)
-    {:reply, ok, %{state | history: state.history ++ result.messages, pending: pending}}
+    history = AxonPort.History.append(state.history, result.messages)
+    {:reply, ok, %{state | history: history, pending: pending}}
   end
 
   defp reply(error, state), do: {:reply, error, state}
+
+  defp to_history(%AxonPort.History{} = history), do: history
+  defp to_history(messages) when is_list(messages), do: AxonPort.History.new(messages)
 end

@@ -35,22 +35,22 @@ defmodule AxonPort.Worker.Pending do
   callers cancel by `ref`, never by id, so a cancel names the request it was
   meant for.
   """
-  @spec start(integer(), binary(), keyword(), GenServer.from() | nil, pid() | nil, state()) ::
+  @spec start(integer(), iodata(), keyword(), GenServer.from() | nil, pid() | nil, state()) ::
           {:ok, state()} | {:error, Error.t()}
   def start(id, frame, meta, from, stream_to, state) do
     cond do
-      state.max_frame && byte_size(frame) > state.max_frame ->
+      state.max_frame && IO.iodata_length(frame) > state.max_frame ->
         {:error,
          %Error{
            kind: "bad_frame",
            message:
-             "request of #{byte_size(frame)} bytes exceeds the worker's max_frame (#{state.max_frame})"
+             "request of #{IO.iodata_length(frame)} bytes exceeds the worker's max_frame (#{state.max_frame})"
          }}
 
       Map.has_key?(state.pending, id) or not :ets.insert_new(state.tab, {id, :slow}) ->
         # An id from another node's counter (or this node's slow-path counter)
         # collided with one in flight: take a fresh one from the worker's.
-        payload = :erlang.binary_to_term(frame)
+        payload = Wire.decode(frame)
         new = Direct.reserve(state.tab, state.ctr, :slow)
         :ets.delete(state.tab, new)
         start(new, Wire.encode(%{payload | id: new}), meta, from, stream_to, state)
@@ -90,7 +90,7 @@ defmodule AxonPort.Worker.Pending do
 
   defp with_default_deps(frame, deps, defaults) do
     deps = Map.merge(defaults, deps || %{})
-    {Wire.encode(Map.put(:erlang.binary_to_term(frame), :deps, deps)), deps}
+    {Wire.encode(Map.put(Wire.decode(frame), :deps, deps)), deps}
   end
 
   # A stream is watched through its watcher (which exits with its consumer).

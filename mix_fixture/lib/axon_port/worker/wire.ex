@@ -6,9 +6,28 @@ defmodule AxonPort.Worker.Wire do
   # Internal to `AxonPort.Worker`; every function runs in the worker GenServer
   # except `encode/1` and `new_id/0`, which callers use in their own processes.
 
-  @doc "Encodes a frame's term as ETF (what `{:packet, 4}` then frames)."
-  @spec encode(term()) :: binary()
+  <<131, history_key::binary>> = :erlang.term_to_binary(:history)
+  @history_key history_key
+
+  @doc """
+  Encodes a frame's term as ETF (what `{:packet, 4}` then frames).
+
+  A request whose `:history` is an `AxonPort.History` is spliced rather than
+  encoded: the rest of the map is encoded and the history's messages, encoded
+  once when they were appended, follow as they are (an iolist; nothing is
+  copied).
+  """
+  @spec encode(term()) :: iodata()
+  def encode(%{history: %AxonPort.History{} = history} = term) do
+    <<131, 116, arity::32, pairs::binary>> = :erlang.term_to_binary(Map.delete(term, :history))
+    [<<131, 116, arity + 1::32>>, pairs, @history_key, AxonPort.History.list_iodata(history)]
+  end
+
   def encode(term), do: :erlang.term_to_binary(term)
+
+  @doc "The term of an encoded request frame (what `encode/1` returned)."
+  @spec decode(iodata()) :: term()
+  def decode(frame), do: :erlang.binary_to_term(IO.iodata_to_binary(frame))
 
   @doc """
   A fresh request id.
@@ -25,7 +44,7 @@ defmodule AxonPort.Worker.Wire do
   Returns `false` if the port is already closed: the `exit_status` / `EXIT`
   message that follows is what reports the worker's end.
   """
-  @spec send_frame(%{required(:port) => port(), optional(atom()) => term()}, binary()) ::
+  @spec send_frame(%{required(:port) => port(), optional(atom()) => term()}, iodata()) ::
           boolean()
   def send_frame(%{port: port}, frame) do
     Port.command(port, frame)

@@ -56,7 +56,7 @@ defmodule AxonPort.DocsTest do
   @executed [
     {"Supervision tree", 1},
     {"Calling the worker", 1},
-    {"Agents, runs and conversation history", 1},
+    {"Agents, runs and conversation history", 2},
     {"Streaming", 2},
     {"Direct model requests: `complete`", 1},
     {"Tools implemented in Elixir", 1},
@@ -234,6 +234,19 @@ defmodule AxonPort.DocsTest do
     assert sent?(first, "I lost my card") and sent?(first, "You are a support agent in our bank.")
     assert sent?(with_balance, "$148.45")
     assert sent?(next_turn, "I lost my card") and sent?(next_turn, "Please block it")
+
+    # The same conversation as an AxonPort.History.
+    script(lb, [
+      answer(%{"support_advice" => "Glad to help.", "block_card" => false, "risk" => 1})
+    ])
+
+    {values, _} = exec("Agents, runs and conversation history", 1, binding)
+    count = length(binding[:messages]) + length(binding[:more])
+    assert [%AxonPort.History{}, {:ok, %{messages: latest}}, %AxonPort.History{}, size] = values
+    assert size == count + length(latest)
+    [thanks] = served(lb, 1)
+    assert sent?(thanks, "I lost my card") and sent?(thanks, "Please block it")
+    assert sent?(thanks, "Thanks!")
 
     # -- Streaming ---------------------------------------------------------------
     story = "Once upon a time a lost card found its way home."

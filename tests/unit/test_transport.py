@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
+
+import pytest
 
 from axon_port._framing import FrameEvent, encode_frame
 from axon_port._transport import FdTransport
@@ -83,15 +86,25 @@ def test_a_closed_reader_is_treated_like_eof_and_writes_stop() -> None:
     asyncio.run(main())
 
 
-def test_a_full_output_queue_holds_back_the_rest_of_a_read_in_order_even_past_eof() -> None:
+@pytest.mark.parametrize("source", ["pipe", "file"])
+def test_a_full_output_queue_holds_back_the_rest_of_a_read_in_order_even_past_eof(
+    source: str, tmp_path: Path
+) -> None:
     """A read of 300 small requests whose replies are large: serving stops once the
     output queue is past max_output (checked every FEED_CHUNK requests), the rest waits
-    in order until the client reads, and EOF is delivered only after all are served."""
+    in order until the client reads, and EOF is delivered only after all are served.
+    The same from a file, which a reader thread reads (not the loop)."""
 
     async def main() -> None:
         from axon_port import _transport
 
-        in_r, in_w = os.pipe()
+        requests = [encode_frame(i.to_bytes(2, "big")) for i in range(300)]
+        if source == "pipe":
+            in_r, in_w = os.pipe()
+        else:
+            path = tmp_path / "requests"
+            path.write_bytes(b"".join(requests))
+            in_r = os.open(path, os.O_RDONLY)
         out_r, out_w = os.pipe()
         served: list[bytes] = []
         eofs: list[int] = []
@@ -114,9 +127,9 @@ def test_a_full_output_queue_holds_back_the_rest_of_a_read_in_order_even_past_eo
             exit_after_eof=False,
         )
         t.start(asyncio.get_running_loop())
-        requests = [encode_frame(i.to_bytes(2, "big")) for i in range(300)]
-        os.write(in_w, b"".join(requests))  # 1.8 KB: one read
-        os.close(in_w)
+        if source == "pipe":
+            os.write(in_w, b"".join(requests))  # 1.8 KB: one read
+            os.close(in_w)
         await asyncio.sleep(0.1)
         # Nobody reads: at most max_output plus one chunk's replies are queued.
         assert len(served) < 300 and not eofs

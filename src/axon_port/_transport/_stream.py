@@ -174,9 +174,21 @@ class FdTransport:
                 self.write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def _thread_batch(self, events: list[FrameEvent]) -> None:
-        self._on_events(events)
-        if self._queued > self.max_output:
+        # The reader thread may read on before a pause reaches it: what it read then
+        # waits behind the backlog, in order.
+        if self._backlog:
+            self._backlog.extend(events)
+        else:
+            self._serve(events)
+        if self._backlog or self._queued > self.max_output:
             self._pause_reading()
+
+    def _thread_eof(self) -> None:
+        if self._backlog:
+            self._eof_pending = True  # EOF once the backlog is served
+            self._pause_reading()
+        else:
+            self._on_eof()
 
     def _pause_reading(self) -> None:
         if self._paused or self.closed:
@@ -233,7 +245,7 @@ class FdTransport:
                 if events:
                     loop.call_soon_threadsafe(self._thread_batch, events)
                 if not data:
-                    loop.call_soon_threadsafe(self._on_eof)
+                    loop.call_soon_threadsafe(self._thread_eof)
             except RuntimeError:  # the loop is closed: we are exiting anyway
                 pass
             if not data:

@@ -130,6 +130,17 @@ defmodule AxonPort.UnitTest do
         Spec.to_wire(tools: [%{name: "a", handler: {:python, function: "b"}}])
       end
 
+      assert_raise ArgumentError, ~r/unknown keys \[:modul\]/, fn ->
+        Spec.to_wire(tools: [%{name: "a", handler: {:python, function: "a", modul: "m"}}])
+      end
+
+      assert_raise ArgumentError, ~r/needs function:/, fn ->
+        Spec.to_wire(tools: [%{name: "a", handler: {:python, module: "m"}}])
+      end
+
+      assert {%{tools: ["a"]}, _} =
+               Spec.to_wire(tools: [%{name: "a", handler: {:python, function: "a", module: "m"}}])
+
       assert_raise ArgumentError, ~r/fun\/1/, fn ->
         Spec.to_wire(tools: [%{name: "a", handler: {:elixir, fn -> :ok end}}])
       end

@@ -110,7 +110,18 @@ defmodule AxonPort.Spec do
 
     case Map.get(t, :handler) do
       {:python, opts} ->
-        function = to_string(Keyword.fetch!(opts, :function))
+        opts = Keyword.validate!(opts, [:function, :module])
+
+        function =
+          case Keyword.fetch(opts, :function) do
+            {:ok, f} ->
+              to_string(f)
+
+            :error ->
+              raise ArgumentError,
+                    "tool #{inspect(name)}: a {:python, ...} handler needs function: " <>
+                      "(the name the worker registered the tool under)"
+          end
 
         if function != name do
           raise ArgumentError,

@@ -52,14 +52,17 @@ class ToolEntry:
     fn: Callable[..., Any]
     description: str | None
     #: pydantic-ai ``Tool`` options (``retries``, ``timeout``, ``strict``,
-    #: ``requires_approval``, ``sequential``, ``prepare``, ``metadata``).
+    #: ``requires_approval``, ``sequential``, ``defer_loading``, ``prepare``, ``metadata``).
     options: dict[str, Any] = field(default_factory=dict)
 
 
 #: The ``Tool`` options :func:`tool` accepts (``retries`` is ``Tool(max_retries=)``).
 TOOL_OPTIONS = frozenset(
-    {"retries", "timeout", "strict", "requires_approval", "sequential", "prepare", "metadata"}
-)
+    {
+        "retries", "timeout", "strict", "requires_approval", "sequential", "defer_loading",
+        "prepare", "metadata",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -157,7 +160,8 @@ def tool(
     run's ``deps``); its other parameters' type hints and docstring become the
     tool's JSON schema and description. ``options`` are pydantic-ai ``Tool`` options:
     ``retries``, ``timeout`` (seconds), ``strict``, ``requires_approval``,
-    ``sequential``, ``prepare``, ``metadata``.
+    ``sequential``, ``defer_loading`` (hidden until the ``ToolSearch`` capability
+    reveals it), ``prepare``, ``metadata``.
     """
 
     def deco(f: F) -> F:

@@ -251,3 +251,52 @@ def test_tool_options_and_metadata_reach_pydantic_ai(monkeypatch: pytest.MonkeyP
         assert seen == [{"team": "a", "ticket": 7}]  # the spec's, merged with the run's
 
     run(main())
+
+
+def test_tool_search_hides_deferred_tools_until_a_search_reveals_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``defer_loading`` (a Python tool option and a remote tool key) hides a tool
+    behind the ``ToolSearch`` capability: the model is first offered ``search_tools``
+    and the other tools; a search that matches reveals the deferred tool, which the
+    model then calls."""
+    reg = tool_registry()
+    calls: list[str] = []
+
+    def refund_card(ctx: RunContext[Any]) -> str:
+        """Refund the last card payment to the customer."""
+        calls.append("refund_card")
+        return "refunded"
+
+    def greet() -> str:
+        """Say hello."""
+        return "hello"
+
+    reg.add_tool(refund_card, defer_loading=True)
+    reg.add_tool(greet)
+    archive = {"name": "crm_archive", "description": "Archive the customer's CRM record.",
+               "remote": True, "defer_loading": True}  # fmt: skip
+
+    async def main() -> None:
+        with OpenAILoopback(
+            tool_call("search_tools", {"queries": ["refund payment"]}),
+            tool_call("refund_card", {}),
+            text("done"),
+        ) as server:
+            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+            async with worker(registry=reg) as w:
+                spec = {
+                    "model": "openai-chat:gpt-4o",
+                    "tools": ["refund_card", "greet", archive],
+                    "capabilities": ["ToolSearch"],
+                }
+                await define(w, "searcher", spec)
+                reply = await w.request({"op": "run", "id": 1, "agent": "searcher", "prompt": "x"})
+                assert reply["type"] == "result", reply
+            offered = [[t["function"]["name"] for t in r["tools"]] for r in server.requests]
+        assert "search_tools" in offered[0] and "greet" in offered[0]
+        assert "refund_card" not in offered[0] and "crm_archive" not in offered[0]
+        assert "refund_card" in offered[1] and "crm_archive" not in offered[1]
+        assert calls == ["refund_card"]
+
+    run(main())

@@ -157,7 +157,17 @@ defmodule AxonPort.Spec do
       remote: true
     }
     # pydantic-ai Tool options of a remote tool, sent through unchanged; with
-    # requires_approval a call waits for a person's decision (AxonPort.Approvals).
-    |> Map.merge(Map.take(t, [:timeout_ms, :retries, :strict, :sequential, :requires_approval]))
+    # requires_approval a call waits for a person's decision (AxonPort.Approvals); with
+    # defer_loading the tool is hidden until the ToolSearch capability reveals it.
+    |> Map.merge(
+      Map.take(t, [
+        :timeout_ms,
+        :retries,
+        :strict,
+        :sequential,
+        :requires_approval,
+        :defer_loading
+      ])
+    )
   end
 end

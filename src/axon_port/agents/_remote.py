@@ -184,6 +184,8 @@ class RemoteToolDef:
     retries: int | None = None
     strict: bool | None = None
     sequential: bool = False
+    #: Hidden from the model until the ``ToolSearch`` capability reveals it.
+    defer_loading: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The tool as ``describe`` and the normalised spec show it."""
@@ -198,8 +200,9 @@ class RemoteToolDef:
         for key in ("timeout_ms", "retries", "strict"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
-        if self.sequential:
-            out["sequential"] = True
+        for flag in ("sequential", "defer_loading"):
+            if getattr(self, flag):
+                out[flag] = True
         return out
 
 
@@ -257,6 +260,7 @@ def remote_tool(defn: RemoteToolDef) -> Tool[Any]:
         sequential=defn.sequential,
     )
     # from_schema takes no other options; these are public Tool attributes.
+    tool.defer_loading = defn.defer_loading
     tool.max_retries = defn.retries
     tool.strict = defn.strict
     tool.timeout = None if defn.timeout_ms is None else defn.timeout_ms / 1000

@@ -4,7 +4,7 @@ A binary names a tool registered with ``@axon_port.tool`` (its pydantic-ai
 ``Tool`` options come from the decorator); a map with ``remote: true`` declares
 a tool the client implements (``name``, ``description``, ``parameters`` JSON
 Schema, and the ``Tool`` options ``timeout_ms``, ``retries``, ``strict``,
-``sequential``). A Python tool whose ``RunContext`` is parametrised with a type
+``sequential``, ``defer_loading``). A Python tool whose ``RunContext`` is parametrised with a type
 other than a plain map (a pydantic model, dataclass or ``TypedDict``) sees the
 run's ``deps`` validated into that type.
 """
@@ -38,7 +38,7 @@ _TOOL_CONTROL = (ModelRetry, pai.ToolFailed, pai.CallDeferred, pai.ApprovalRequi
 _REMOTE_KEYS = frozenset(
     {
         "name", "description", "parameters", "remote", "timeout_ms", "retries", "strict",
-        "sequential", "requires_approval",
+        "sequential", "requires_approval", "defer_loading",
     }
 )  # fmt: skip
 
@@ -102,7 +102,7 @@ def _remote_def(item: dict[str, Any], where: str) -> RemoteToolDef:
     retries = item.get("retries")
     if retries is not None and not (type(retries) is int and retries >= 0):
         raise BadRequest(f"{where}.retries must be a non-negative integer")
-    for flag in ("strict", "sequential", "requires_approval"):
+    for flag in ("strict", "sequential", "requires_approval", "defer_loading"):
         if item.get(flag) is not None and not isinstance(item[flag], bool):
             raise BadRequest(f"{where}.{flag} must be a boolean")
     return RemoteToolDef(
@@ -115,6 +115,7 @@ def _remote_def(item: dict[str, Any], where: str) -> RemoteToolDef:
         strict=item.get("strict"),
         sequential=bool(item.get("sequential", False)),
         requires_approval=bool(item.get("requires_approval", False)),
+        defer_loading=bool(item.get("defer_loading", False)),
     )
 
 

@@ -143,7 +143,12 @@ class Dispatcher:
         """Serve a batch of framing events, in order."""
         for event in events:
             if isinstance(event, bytes):
-                self.handle_payload(event)
+                # handle_payload() inlined: one Python call fewer per request.
+                self._rid = None
+                try:
+                    self._handle_payload(event)
+                except Exception as exc:
+                    self._payload_failed(exc)
                 continue
             try:
                 self._frame_event(event)
@@ -169,14 +174,18 @@ class Dispatcher:
         try:
             self._handle_payload(payload)
         except Exception as exc:
-            rid, self._rid = self._rid, None
-            logger.error("request %s failed before it started: %s", rid, type(exc).__name__)
-            entry = self.inflight.get(rid) if rid is not None else None
-            if entry is not None and entry.task is None:  # registered, never started
-                del self.inflight[rid]
-            elif entry is not None:  # its task will answer it
+            self._payload_failed(exc)
+
+    def _payload_failed(self, exc: Exception) -> None:
+        """The net under :meth:`_handle_payload`: answer the id it was starting (if any)."""
+        rid, self._rid = self._rid, None
+        logger.error("request %s failed before it started: %s", rid, type(exc).__name__)
+        entry = self.inflight.get(rid) if rid is not None else None
+        if entry is not None:
+            if entry.task is not None:  # its task will answer it
                 return
-            self._send_error(rid, exc)
+            del self.inflight[entry.ctx.id]  # registered, never started
+        self._send_error(rid, exc)
 
     def _handle_payload(self, payload: bytes) -> None:
         try:
@@ -208,7 +217,27 @@ class Dispatcher:
             return
         if op in self._closing_ops:
             self.accepting = False
-        self._start(op, req_id, params, *entry)
+        handler, reply = entry
+        # Started here rather than in a helper: every request takes this path.
+        ctx = RequestContext(self, op, req_id, params)
+        token = current_request_id.set(req_id)
+        try:
+            check_fields(op, params)
+            outcome = handler(ctx)
+        except BaseException as exc:
+            self.served[op] += 1
+            self._send_error(req_id, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            current_request_id.reset(token)
+        if isinstance(outcome, dict):
+            # The terminal frame's fields: answered now, without a task or in-flight entry.
+            self.served[op] += 1
+            self.send({"type": reply, "id": req_id, **outcome})
+            return
+        self._start_task(ctx, reply, outcome)
 
     def _refuse(self, op: str, req_id: int) -> None:
         """Answer a well-formed request that cannot be started now."""
@@ -237,40 +266,22 @@ class Dispatcher:
         except Exception as exc:
             logger.warning("%s ignored: %s", op, exc)
 
-    def _start(
-        self, op: str, req_id: int, params: Mapping[str, Any], handler: Handler, reply: str
-    ) -> None:
-        ctx = RequestContext(self, op, req_id, params)
-        token = current_request_id.set(req_id)
-        try:
-            check_fields(op, params)
-            outcome = handler(ctx)
-        except BaseException as exc:
-            self.served[op] += 1
-            self._send_error(req_id, exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        finally:
-            current_request_id.reset(token)
-        if isinstance(outcome, dict):
-            self.served[op] += 1
-            self.send({"type": reply, "id": req_id, **outcome})
-            return
+    def _start_task(self, ctx: RequestContext, reply: str, outcome: Awaitable[Fields]) -> None:
+        """Run ``outcome`` in its own task, in flight under ``ctx.id`` until :meth:`_finish`."""
         inflight = _Inflight(ctx)
-        self.inflight[req_id] = inflight
+        self.inflight[ctx.id] = inflight
         # The task copies the current context: set the id for it (and its logs).
-        token = current_request_id.set(req_id)
+        token = current_request_id.set(ctx.id)
         try:
             task = asyncio.ensure_future(outcome)
         finally:
             current_request_id.reset(token)
         inflight.task = task
         task.add_done_callback(lambda t: self._finish(inflight, reply, t))
-        timeout_ms = params.get("timeout_ms")  # checked by check_fields: 1..MAX_MS
+        timeout_ms = ctx.params.get("timeout_ms")  # checked by check_fields: 1..MAX_MS
         if timeout_ms is not None:
             loop = asyncio.get_running_loop()
-            inflight.timer = loop.call_later(timeout_ms / 1000, self.cancel, req_id, "timeout")
+            inflight.timer = loop.call_later(timeout_ms / 1000, self.cancel, ctx.id, "timeout")
 
     def _finish(self, inflight: _Inflight, reply: str, task: asyncio.Task[Fields]) -> None:
         try:

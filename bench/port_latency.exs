@@ -276,7 +276,8 @@ defmodule Bench do
 
   # --- Client hop: a bare Port owned by the measuring process vs AxonPort.call to an
   # AxonPort.Worker, the same worker command and frames (call add(1, 2), ETF, fds 3,4),
-  # interleaved in 3 rounds. Needs the compiled client (mix_fixture/_build/*/ebin).
+  # interleaved in 3 rounds; also a bare Port owned by a relay process (one process hop,
+  # nothing else) and the GenServer path. Needs the compiled client (mix_fixture/_build/*/ebin).
   def client_available? do
     ebin =
       Path.join(@root, "mix_fixture/_build/*/lib/axon_port/ebin/Elixir.AxonPort.Worker.Direct.beam")
@@ -322,10 +323,57 @@ defmodule Bench do
     end
   end
 
+  # The floor of any design where a process other than the caller owns the port: a bare
+  # Port owned by a minimal relay process, which forwards each reply to the caller; the
+  # caller writes its (same) frame itself, as the direct path does.
+  def relayed(port) do
+    me = self()
+
+    relay =
+      spawn_link(fn ->
+        receive(do: (:go -> :ok))
+        relay_loop(port, me)
+      end)
+
+    Port.connect(port, relay)
+    send(relay, :go)
+    {port, relay}
+  end
+
+  defp relay_loop(port, to) do
+    receive do
+      {^port, {:data, bin}} ->
+        send(to, {:relayed, bin})
+        relay_loop(port, to)
+
+      {:give_back, owner} ->
+        Port.connect(port, owner)
+        send(owner, :given_back)
+    end
+  end
+
+  def relay_round_trips({port, _relay}, n) do
+    bin = req(:call, 1)
+
+    for _ <- 1..n do
+      t0 = System.monotonic_time(:nanosecond)
+      Port.command(port, bin)
+
+      receive do
+        {:relayed, r} -> :erlang.binary_to_term(r)
+      end
+
+      System.monotonic_time(:nanosecond) - t0
+    end
+  end
+
   def client_hop(placement, beam_cpus, child_cpu, o) do
     pin_beam(beam_cpus, 1)
     bare = spawn(:worker, :nouse_stdio, child_cpu, o)
     check(bare, :worker, :call)
+    relay_port = spawn(:worker, :nouse_stdio, child_cpu, o)
+    check(relay_port, :worker, :call)
+    relay = relayed(relay_port)
     pypath = Bench.pythonpath()
 
     {:ok, w} =
@@ -337,22 +385,26 @@ defmodule Bench do
     {:ok, 3} = AxonPort.call(w, "add", [1, 2])
     per = div(o.n, 3)
 
-    {b, a, g} =
-      Enum.reduce(1..3, {[], [], []}, fn _, {b, a, g} ->
-        {b ++ round_trips(bare, :call, per), a ++ axon_round_trips(w, per),
-         g ++ server_round_trips(w, per)}
+    {b, r, a, g} =
+      Enum.reduce(1..3, {[], [], [], []}, fn _, {b, r, a, g} ->
+        {b ++ round_trips(bare, :call, per), r ++ relay_round_trips(relay, per),
+         a ++ axon_round_trips(w, per), g ++ server_round_trips(w, per)}
       end)
 
     close(bare)
+    send(elem(relay, 1), {:give_back, self()})
+    receive(do: (:given_back -> :ok))
+    close(relay_port)
     GenServer.stop(w)
-    [b, a, g] = Enum.map([b, a, g], &Enum.sort/1)
+    [b, r, a, g] = Enum.map([b, r, a, g], &Enum.sort/1)
     {bp50, bp99, ap50, ap99} = {pct(b, 0.5), pct(b, 0.99), pct(a, 0.5), pct(a, 0.99)}
-    {gp50, gp99} = {pct(g, 0.5), pct(g, 0.99)}
+    {rp50, rp99, gp50, gp99} = {pct(r, 0.5), pct(r, 0.99), pct(g, 0.5), pct(g, 0.99)}
 
     table("#{placement}: AxonPort.call vs a bare Port, call add(1, 2) (#{per * 3} each, interleaved)",
       ["path", "p50", "p99", "p50 x bare", "target"],
       [
         ["bare Port (caller owns the port)", us(bp50), us(bp99), "1.00", ""],
+        ["bare Port owned by a relay process (the hop's floor)", us(rp50), us(rp99), f2(rp50 / bp50), ""],
         ["AxonPort.call (direct path)", us(ap50), us(ap99), f2(ap50 / bp50),
          "p50 <= 1.15x bare: #{verdict(ap50 / bp50 <= 1.15)}"],
         ["through the GenServer (GenServer.call)", us(gp50), us(gp99), f2(gp50 / bp50), ""]

@@ -325,8 +325,7 @@ defmodule AxonPort do
   @spec call(target(), String.t() | atom(), list(), map(), keyword()) ::
           {:ok, term()} | {:error, reason()}
   def call(target, function, args \\ [], kwargs \\ %{}, opts \\ []) do
-    payload = %{op: :call, function: to_string(function), args: args, kwargs: Map.new(kwargs)}
-    simple(target, payload, :call, opts, 5_000)
+    simple(target, Requests.call(function, args, kwargs), :call, opts, 5_000)
   end
 
   @doc "Round trip to the worker: `:ok` when it answered `pong`."
@@ -351,6 +350,13 @@ defmodule AxonPort do
   @spec stats(target(), keyword()) :: {:ok, map()} | {:error, reason()}
   def stats(target, opts \\ []) do
     simple(target, %{op: :stats}, :stats, opts, 5_000)
+  end
+
+  # No options, the common case: the defaults (no retry), without Keyword.validate!/2.
+  defp simple(target, payload, op, [], default_timeout) do
+    with {:ok, worker} <- pick(target) do
+      Worker.request(worker, payload, [op: op], default_timeout)
+    end
   end
 
   defp simple(target, payload, op, opts, default_timeout) do

@@ -22,6 +22,23 @@ defmodule AxonPort.ClientHopTest do
     assert Enum.any?(received, &match?({_port, {:data, _}}, &1))
   end
 
+  test "the worker sends a direct call's reply on undecoded: its frames start as peek/1 expects",
+       %{w: w} do
+    # If the Python encoder's layout changed, replies would still arrive (the
+    # worker decodes what it cannot peek), only slower: this pins the fast path.
+    assert {:ok, 3} = AxonPort.call(w, "add", [1, 2])
+    :erlang.trace(w, true, [:send, {:tracer, self()}])
+    assert {:ok, 5} = AxonPort.call(w, "add", [2, 3])
+    assert :ok = AxonPort.ping(w)
+    assert {:error, %Error{kind: "unknown_function"}} = AxonPort.call(w, "no_such_function", [])
+    :erlang.trace(w, false, [:send])
+
+    me = self()
+    sent = collect_sends(w, [])
+    frames = for {{_mref, :frame, bin}, ^me} <- sent, do: :erlang.binary_to_term(bin)
+    assert [%{type: :result, output: 5}, %{type: :pong}, %{type: :error}] = frames
+  end
+
   test "a timed-out direct call cancels its own request and gets one answer", %{w: w} do
     other = Task.async(fn -> AxonPort.call(w, "sleep_ms", [1_500], %{}, timeout: 10_000) end)
 
@@ -63,6 +80,14 @@ defmodule AxonPort.ClientHopTest do
     eventually(fn -> Worker.load(w) == 1 end)
     System.cmd("kill", ["-9", to_string(Worker.os_pid(w))])
     assert {:error, {:worker_exit, 137}} = Task.await(task, 10_000)
+  end
+
+  defp collect_sends(w, acc) do
+    receive do
+      {:trace, ^w, :send, msg, to} -> collect_sends(w, [{msg, to} | acc])
+    after
+      200 -> Enum.reverse(acc)
+    end
   end
 
   defp collect_trace(w, acc) do

@@ -38,7 +38,7 @@ defmodule AxonPort.ReliabilityTest do
 
   describe "malformed worker frames" do
     for c <- ~w(log_message_map log_level_tuple error_kind_map tool_call_tool_map
-                unknown_type missing_id not_a_map unknown_atom) do
+                unknown_type missing_id not_a_map unknown_atom result_usage_bin) do
       test "#{c}: a protocol error for the callers and a clean restart" do
         name = :"fake_#{unquote(c)}"
         start_fake_sup(name, %{"FUZZ_RATE" => "0"})
@@ -106,6 +106,26 @@ defmodule AxonPort.ReliabilityTest do
         refute_received {_, _}
         assert Process.alive?(sup)
         stop_supervised!(name)
+      end
+    end
+  end
+
+  describe "replies whose first bytes the direct path does not recognise" do
+    # Valid terminal frames that do not start as the worker's encoder writes
+    # them (keys in another order, more fields, ATOM_EXT atoms): the worker
+    # decodes them itself and the caller gets its answer, without a restart.
+    for {c, expected} <- [reordered: "reordered", extra_fields: "extra", atom_ext: "atom_ext"] do
+      test "#{c}: the caller gets its reply" do
+        name = :"fake_valid_#{unquote(c)}"
+        start_fake_sup(name, %{"FUZZ_RATE" => "0"})
+        w = GenServer.whereis(name)
+
+        assert {:ok, unquote(expected)} =
+                 AxonPort.call(name, "echo", [to_string(unquote(c))], %{}, timeout: 10_000)
+
+        assert {:ok, [1]} = AxonPort.call(name, "echo", [1])
+        assert GenServer.whereis(name) == w
+        assert Worker.load(w) == 0
       end
     end
   end

@@ -63,6 +63,17 @@ defmodule AxonPort.Requests do
   end
 
   @doc false
+  # A `call` request's payload. `kwargs` is optional in the protocol: an empty
+  # map is left out (the worker calls the function without keyword arguments
+  # either way), which keeps the frame and its decoding short.
+  @spec call(String.t() | atom(), list(), map() | keyword()) :: map()
+  def call(function, args, kwargs) do
+    payload = %{op: :call, function: to_string(function), args: args}
+    kwargs = Map.new(kwargs)
+    if map_size(kwargs) == 0, do: payload, else: Map.put(payload, :kwargs, kwargs)
+  end
+
+  @doc false
   # A `complete` request's payload (without `stream`).
   @spec complete(String.t() | atom() | map(), list() | String.t(), keyword()) :: map()
   def complete(model, messages, opts) do

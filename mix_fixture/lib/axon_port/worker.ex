@@ -16,11 +16,13 @@ defmodule AxonPort.Worker do
   Simple requests (`call`, `ping`, `describe`, `stats`, `set_log_level`) from
   the worker's node take a direct path: the caller reserves an id in the
   worker's ETS table, encodes its own frame and writes it to the port itself;
-  this process only routes the reply to it (see `docs/elixir.md`, "Lifecycle
-  guarantees"). Other requests are encoded by the caller (in its own process)
-  and handed over with `GenServer.call/3`; the worker writes the frame, keeps
-  `%{id => request}` and answers with `GenServer.reply/2` when the terminal
-  frame (`result`, `error` or `pong`) arrives. Replies come in any order. A
+  this process only routes the reply to it, undecoded when the frame's first
+  bytes name its id (the caller decodes it; see `AxonPort.Worker.Direct` and
+  `docs/elixir.md`, "Lifecycle guarantees"). Other requests are encoded by the
+  caller (in its own process) and handed over with `GenServer.call/3`; the
+  worker writes the frame, keeps `%{id => request}` and answers with
+  `GenServer.reply/2` when the terminal frame (`result`, `error` or `pong`)
+  arrives. Replies come in any order. A
   caller that gives up (its timeout) sends `cancel`; a streaming consumer that
   dies gets its run cancelled too.
 
@@ -287,9 +289,14 @@ defmodule AxonPort.Worker do
 
   @impl true
   def handle_info({port, {:data, bin}}, %{port: port} = state) do
-    case Frames.handle_data(bin, state) do
-      {:ok, state} -> {:noreply, state}
-      {:protocol_error, detail, id, state} -> protocol_error(detail, id, state)
+    # A direct caller's reply goes to it undecoded; anything else is decoded here.
+    if Direct.forward(bin, state.tab, state.pending) do
+      {:noreply, state}
+    else
+      case Frames.handle_data(bin, state) do
+        {:ok, state} -> {:noreply, state}
+        {:protocol_error, detail, id, state} -> protocol_error(detail, id, state)
+      end
     end
   catch
     kind, reason ->
@@ -297,6 +304,11 @@ defmodule AxonPort.Worker do
         "handling a frame raised: " <> Exception.format_banner(kind, reason, __STACKTRACE__)
 
       protocol_error(detail, nil, state)
+  end
+
+  # A direct caller found the frame routed to it malformed (and has its answer).
+  def handle_info({Direct, :protocol_error, detail, id}, state) do
+    protocol_error(detail, id, state)
   end
 
   def handle_info({port, {:exit_status, status}}, %{port: port} = state) do

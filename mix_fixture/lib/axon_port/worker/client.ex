@@ -18,7 +18,7 @@ defmodule AxonPort.Worker.Client do
   @spec request(GenServer.server(), map(), keyword(), timeout()) ::
           {:ok, term()} | :ok | {:error, term()}
   def request(server, payload, meta, timeout) do
-    with true <- meta[:op] in Direct.ops(),
+    with true <- Direct.op?(Keyword.get(meta, :op)),
          pid when is_pid(pid) <- GenServer.whereis(server),
          route when route != nil <- Direct.route(pid) do
       Direct.request(pid, route, payload, timeout)

@@ -16,11 +16,26 @@ defmodule AxonPort.Worker.Direct do
   # request). Slow-path requests reserve their id in the same table as
   # `{id, :slow}`, so the two never collide.
   #
+  # The reply hop is kept short (`forward/3`): the worker peeks a terminal
+  # frame's id from its first bytes (`peek/1`; the Python encoder writes a
+  # frame's `type` and `id` keys first), `:ets.take/2`s the entry and sends the
+  # caller the raw frame as `{mref, :frame, bin}`. The caller decodes it (`[:safe]`) and
+  # checks it (`AxonPort.Worker.Frames.terminal/2`) in its own process. A frame
+  # whose bytes do not match the pattern takes the worker's full decode
+  # (`AxonPort.Worker.Frames.handle_data/2`), as does every frame of the
+  # GenServer path. A routed frame that turns out malformed answers its caller
+  # with what the worker's protocol error would have, and the caller reports it
+  # to the worker (`{AxonPort.Worker.Direct, :protocol_error, detail, id}`),
+  # which then logs it, fails every other caller and stops as for any protocol
+  # error; frames the worker routed meanwhile were each checked by their own
+  # caller. The caller's demonitor skips the mailbox scan of `[:flush]` when
+  # the monitor had not fired.
+  #
   # The route `{port, table, counter, max_frame}` is published in
   # `:persistent_term` under `{AxonPort.Worker, pid}` once the worker is ready.
 
   alias AxonPort.Error
-  alias AxonPort.Worker.Wire
+  alias AxonPort.Worker.{Frames, Wire}
 
   @ops [:call, :ping, :describe, :stats, :set_log_level]
 
@@ -29,6 +44,12 @@ defmodule AxonPort.Worker.Direct do
   @doc false
   @spec ops() :: [atom()]
   def ops, do: @ops
+
+  @doc false
+  # True for the ops of the direct path.
+  @spec op?(term()) :: boolean()
+  def op?(op) when op in @ops, do: true
+  def op?(_op), do: false
 
   @doc false
   @spec route(pid()) :: route() | nil
@@ -103,8 +124,12 @@ defmodule AxonPort.Worker.Direct do
 
   defp await(pid, port, tab, id, mref, timeout) do
     receive do
+      {^mref, :frame, bin} ->
+        demonitor(mref)
+        decode_reply(pid, bin, id)
+
       {^mref, reply} ->
-        Process.demonitor(mref, [:flush])
+        demonitor(mref)
         reply
 
       {:DOWN, ^mref, :process, ^pid, reason} ->
@@ -126,10 +151,85 @@ defmodule AxonPort.Worker.Direct do
     end
   end
 
+  # Process.demonitor(mref, [:flush]) without its mailbox scan when the
+  # monitor had not fired (no `DOWN` can then be on its way), the common case.
+  defp demonitor(mref) do
+    :erlang.demonitor(mref, [:info]) or Process.demonitor(mref, [:flush])
+  end
+
+  # The terminal frame the worker forwarded to us undecoded (see forward/3).
+  defp decode_reply(pid, bin, id) do
+    case Frames.terminal(bin, id) do
+      {:ok, reply} ->
+        reply
+
+      {:protocol_error, detail, reply} ->
+        send(pid, {__MODULE__, :protocol_error, detail, id})
+        reply
+    end
+  end
+
   defp command(port, frame) do
-    Port.command(port, frame)
+    :erlang.port_command(port, frame)
   rescue
     ArgumentError -> false
+  end
+
+  @doc false
+  # The id of a terminal frame (`result`, `error`, `pong`) read from its first
+  # bytes as the worker's encoder writes them — a map whose first keys are the
+  # atoms `type` and `id`, an integer id — or nil. Only a shortcut for
+  # routing: the frame is still decoded and checked in full by its receiver.
+  @spec peek(binary()) :: non_neg_integer() | nil
+  def peek(<<131, 116, _n::32, 119, 4, "type", 119, 6, "result", 119, 2, "id", rest::binary>>),
+    do: peek_id(rest)
+
+  def peek(<<131, 116, _n::32, 119, 4, "type", 119, 5, "error", 119, 2, "id", rest::binary>>),
+    do: peek_id(rest)
+
+  def peek(<<131, 116, _n::32, 119, 4, "type", 119, 4, "pong", 119, 2, "id", rest::binary>>),
+    do: peek_id(rest)
+
+  def peek(_bin), do: nil
+
+  # SMALL_INTEGER_EXT, INTEGER_EXT, a positive SMALL_BIG_EXT (ids are positive).
+  defp peek_id(<<97, id, _::binary>>), do: id
+  defp peek_id(<<98, id::signed-32, _::binary>>) when id > 0, do: id
+
+  defp peek_id(<<110, n, 0, digits::binary-size(n), _::binary>>),
+    do: :binary.decode_unsigned(digits, :little)
+
+  defp peek_id(_), do: nil
+
+  @doc false
+  # In the worker: sends a terminal frame, undecoded, to the direct caller
+  # waiting for the id it names (`peek/1`). Returns false — the frame is then
+  # decoded and handled by the worker as before — if its bytes do not name an
+  # id that way, or no direct caller waits for it (a GenServer-path request,
+  # or none at all).
+  @spec forward(binary(), :ets.tid(), map()) :: boolean()
+  def forward(bin, tab, pending) do
+    case peek(bin) do
+      nil ->
+        false
+
+      id when is_map_key(pending, id) ->
+        false
+
+      id ->
+        case :ets.take(tab, id) do
+          [{^id, {pid, mref}}] ->
+            send(pid, {mref, :frame, bin})
+            true
+
+          [{^id, :slow} = entry] ->
+            :ets.insert(tab, entry)
+            false
+
+          [] ->
+            false
+        end
+    end
   end
 
   @doc false

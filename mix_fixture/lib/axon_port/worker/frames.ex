@@ -13,6 +13,9 @@ defmodule AxonPort.Worker.Frames do
   # expected, ...) is a protocol error: `handle_data/2` returns
   # `{:protocol_error, detail, state}` and the worker GenServer logs it, answers
   # every caller and stops cleanly (see `AxonPort.Worker`). Never a raise.
+  #
+  # `terminal/2` is the same decoding and check, run by a direct caller on the
+  # terminal frame the worker routed to it undecoded (`AxonPort.Worker.Direct`).
 
   require Logger
 
@@ -28,6 +31,50 @@ defmodule AxonPort.Worker.Frames do
     else
       {:error, detail} -> {:protocol_error, detail, id_of(bin), state}
     end
+  end
+
+  @doc false
+  # In a direct caller: the reply of `bin`, the terminal frame the worker
+  # routed to request `id` by its first bytes (`Direct.peek/1`). Decoded and
+  # checked as `handle_data/2` does; when that fails, `{:protocol_error,
+  # detail, reply}` where `reply` is what the worker's protocol error answers
+  # this caller: a `protocol_error` for a decodable frame naming its request,
+  # `{:worker_exit, {:protocol_error, detail}}` for an undecodable one (whose
+  # id the worker would not know).
+  @spec terminal(binary(), pos_integer()) ::
+          {:ok, term()} | {:protocol_error, String.t(), {:error, term()}}
+  def terminal(bin, id) do
+    case decode(bin) do
+      # The common frames, whose check is their match.
+      {:ok, %{type: :result, id: ^id, output: output} = frame} when map_size(frame) == 3 ->
+        {:ok, {:ok, output}}
+
+      {:ok, %{type: :pong, id: ^id} = frame} when map_size(frame) == 2 ->
+        {:ok, :ok}
+
+      {:ok, frame} ->
+        case check(frame) do
+          :ok -> terminal_of(frame, id)
+          {:error, detail} -> protocol_error(detail)
+        end
+
+      {:error, detail} ->
+        {:protocol_error, detail, {:error, {:worker_exit, {:protocol_error, detail}}}}
+    end
+  end
+
+  defp terminal_of(%{type: type, id: id} = frame, id) when type in [:result, :error, :pong],
+    do: {:ok, Direct.reply(frame)}
+
+  defp terminal_of(frame, id) do
+    protocol_error(
+      "frame routed to request #{id} by its first bytes decodes as " <>
+        inspect(Map.take(frame, [:type, :id]), limit: 10)
+    )
+  end
+
+  defp protocol_error(detail) do
+    {:protocol_error, detail, {:error, %AxonPort.Error{kind: "protocol_error", message: detail}}}
   end
 
   defp decode(bin) do

@@ -131,7 +131,28 @@ def malformed(rid):
     return {A("type"): A("result"), A("id"): rand_term(), A("output"): 1}
 
 
+def atom_ext(name):
+    """An atom as ATOM_EXT (tag 100), which the worker's encoder never writes."""
+    return bytes([100, 0, len(name)]) + name.encode()
+
+
+# Valid replies whose bytes do not start the way the worker's encoder writes
+# them (type, then id, as SMALL_ATOM_UTF8_EXT atoms): the client must decode
+# them in full, and answer the caller all the same.
+VALID = {
+    "reordered": lambda rid: {A("id"): rid, A("output"): b"reordered", A("type"): A("result")},
+    "extra_fields": lambda rid: {A("type"): A("result"), A("id"): rid, A("output"): b"extra",
+                                 A("elapsed_ms"): 1.5, A("usage"): {}},
+    "atom_ext": lambda rid: (b"t" + struct.pack(">I", 3) + atom_ext("type") + atom_ext("result")
+                             + atom_ext("id") + enc(rid) + atom_ext("output")
+                             + enc(b"atom_ext")),
+}
+
 CASES = {
+    # A frame that starts as the worker's encoder writes it (and so is routed
+    # to its caller undecoded), with a wrongly typed field further on.
+    "result_usage_bin": lambda rid: {A("type"): A("result"), A("id"): rid, A("output"): 1,
+                                     A("usage"): b"not a map"},
     "log_message_map": lambda rid: {A("type"): A("log"), A("level"): b"info",
                                     A("message"): {b"a": 1}, A("id"): rid},
     "log_level_tuple": lambda rid: {A("type"): A("log"), A("level"): (1, 2),
@@ -162,6 +183,15 @@ def main():
         if req.get("op") == "cancel" or rid is None:
             continue
         args = req.get("args") or [None]
+        if req.get("op") == "call" and args[0] in VALID:
+            reply = VALID[args[0]](rid)
+            if isinstance(reply, bytes):
+                payload = b"\x83" + reply
+                out.write(struct.pack(">I", len(payload)) + payload)
+                out.flush()
+            else:
+                send(reply)
+            continue
         if req.get("op") == "call" and args[0] in CASES:
             send(CASES[args[0]](rid))
             continue

@@ -109,7 +109,7 @@ defmodule AxonPort.AgentsTest do
     end
 
     test "an unknown agent is an unknown_agent error, not retried", %{w: w} do
-      forward_telemetry([[:axon_port, :run, :start]])
+      forward_telemetry([[:axon_port, :run, :start]], w)
 
       assert {:error, %Error{kind: "unknown_agent", retryable: false}} =
                AxonPort.run(w, "nope", "x")
@@ -336,7 +336,7 @@ defmodule AxonPort.AgentsTest do
 
   describe "errors, timeouts and retries" do
     test "a retryable model error is retried with backoff, then returned", %{w: w} do
-      forward_telemetry([[:axon_port, :run, :start], [:axon_port, :run, :exception]])
+      forward_telemetry([[:axon_port, :run, :start], [:axon_port, :run, :exception]], w)
       spec = %{model: script([%{"error" => %{"status" => 429, "body" => "slow down"}}])}
 
       assert {:error, %Error{kind: "model_http_error", retryable: true}} =
@@ -351,7 +351,7 @@ defmodule AxonPort.AgentsTest do
     end
 
     test "retry: false returns the first error", %{w: w} do
-      forward_telemetry([[:axon_port, :run, :start]])
+      forward_telemetry([[:axon_port, :run, :start]], w)
       spec = %{model: script([%{"error" => %{"status" => 503}}])}
       assert {:error, %Error{retryable: true}} = AxonPort.run(w, spec, "x", retry: false)
       assert_received {:telemetry, [:axon_port, :run, :start], _, _}
@@ -383,7 +383,7 @@ defmodule AxonPort.AgentsTest do
 
   describe "telemetry" do
     test "start and stop carry the request id and token usage", %{w: w} do
-      forward_telemetry([[:axon_port, :run, :start], [:axon_port, :run, :stop]])
+      forward_telemetry([[:axon_port, :run, :start], [:axon_port, :run, :stop]], w)
       assert {:ok, %{usage: usage}} = AxonPort.run(w, %{model: "test"}, "hi")
 
       assert_received {:telemetry, [:axon_port, :run, :start], %{system_time: _},

@@ -159,16 +159,21 @@ defmodule AxonPort.TestHelpers do
     )
   end
 
-  @doc "Attaches a local telemetry handler that forwards events to the caller."
-  def forward_telemetry(events) do
+  @doc "Attaches a local telemetry handler that forwards events (of `worker`, if given) to the caller."
+  def forward_telemetry(events, worker \\ nil) do
     id = {__MODULE__, make_ref()}
     me = self()
 
+    # Handlers are global: with `worker`, only its events (async tests run other
+    # workers at the same time).
     :ok =
       AxonPort.Telemetry.attach(
         id,
         events,
-        fn event, meas, meta, _ -> send(me, {:telemetry, event, meas, meta}) end
+        fn event, meas, meta, _ ->
+          if worker == nil or meta[:worker] == worker,
+            do: send(me, {:telemetry, event, meas, meta})
+        end
       )
 
     ExUnit.Callbacks.on_exit(fn -> AxonPort.Telemetry.detach(id) end)

@@ -217,18 +217,7 @@ defmodule AxonPort.Worker.Direct do
         false
 
       id ->
-        case :ets.take(tab, id) do
-          [{^id, {pid, mref}}] ->
-            send(pid, {mref, :frame, bin})
-            true
-
-          [{^id, :slow} = entry] ->
-            :ets.insert(tab, entry)
-            false
-
-          [] ->
-            false
-        end
+        hand_over(tab, id, fn mref -> {mref, :frame, bin} end)
     end
   end
 
@@ -236,10 +225,15 @@ defmodule AxonPort.Worker.Direct do
   # In the worker: sends a terminal frame's reply to its direct caller. Returns
   # false if no direct caller waits for `id`.
   @spec deliver(:ets.tid(), integer(), term()) :: boolean()
-  def deliver(tab, id, reply) do
+  def deliver(tab, id, reply), do: hand_over(tab, id, fn mref -> {mref, reply} end)
+
+  # Takes the direct caller's entry for `id` and sends it `message.(mref)`; whoever
+  # takes the entry first answers (see the moduledoc). False if no direct caller
+  # waits for `id`.
+  defp hand_over(tab, id, message) do
     case :ets.take(tab, id) do
       [{^id, {pid, mref}}] ->
-        send(pid, {mref, reply})
+        send(pid, message.(mref))
         true
 
       [{^id, :slow} = entry] ->

@@ -75,6 +75,34 @@ defmodule AxonPort.ClientHopTest do
     end
   end
 
+  test "a direct caller does not monitor the worker (the heir answers if it dies)", %{w: w} do
+    task = Task.async(fn -> AxonPort.call(w, "sleep_ms", [500], %{}, timeout: 10_000) end)
+    eventually(fn -> Worker.load(w) == 1 end)
+    {:monitored_by, watchers} = Process.info(w, :monitored_by)
+    refute task.pid in watchers
+    assert Process.whereis(AxonPort.Worker.Heir) in watchers
+    assert {:ok, 500} = Task.await(task, 10_000)
+  end
+
+  test "after a worker is killed its heir withdraws the direct route", %{w: w} do
+    assert AxonPort.Worker.Direct.route(w) != nil
+    Process.exit(w, :kill)
+    eventually(fn -> AxonPort.Worker.Direct.route(w) == nil end)
+    assert {:error, _} = AxonPort.call(w, "add", [1, 2])
+  end
+
+  test "a caller whose worker died just before it reserved answers itself with the reason" do
+    # A table as the heir leaves it: marked closed (the route was still published).
+    tab = :ets.new(:closed_worker, [:set, :public])
+    :ets.insert(tab, {:"$closed", {:closed, :boom}})
+    route = {nil, tab, :atomics.new(1, []), nil}
+
+    assert {:error, {:worker_down, :boom}} =
+             AxonPort.Worker.Direct.request(self(), route, %{op: :ping}, 1_000)
+
+    assert :ets.tab2list(tab) == [{:"$closed", {:closed, :boom}}]
+  end
+
   test "direct callers get {:worker_exit, _} when the worker's OS process dies", %{w: w} do
     task = Task.async(fn -> AxonPort.call(w, "sleep_ms", [30_000], %{}, timeout: 60_000) end)
     eventually(fn -> Worker.load(w) == 1 end)

@@ -226,6 +226,16 @@ defmodule AxonPort.Worker do
     end
   end
 
+  defp heir_opts do
+    case AxonPort.Worker.Heir.whereis() do
+      nil -> []
+      heir -> [{:heir, heir, nil}]
+    end
+  end
+
+  defp heir_pid(pid) when is_pid(pid), do: pid
+  defp heir_pid(_none), do: nil
+
   defp handshake(port, opts) do
     {:os_pid, os_pid} = Port.info(port, :os_pid)
 
@@ -235,13 +245,19 @@ defmodule AxonPort.Worker do
       pool_strategy: opts[:pool_strategy],
       task_sup: Keyword.get(opts, :task_supervisor, AxonPort.TaskSupervisor),
       kill_grace: Keyword.get(opts, :kill_grace, 2_000),
-      tab: :ets.new(__MODULE__, [:set, :public, write_concurrency: true]),
+      tab: :ets.new(__MODULE__, [:set, :public, write_concurrency: true] ++ heir_opts()),
       ctr: :atomics.new(1, [])
     }
 
+    # The heir inherits the table whenever this process dies; it watches for why.
+    if heir = heir_pid(:ets.info(state.tab, :heir)), do: AxonPort.Worker.Heir.watch(heir, self())
+
     with {:ok, state} <- Launch.await_ready(state, Keyword.get(opts, :ready_timeout, 15_000)),
          {:ok, state} <- Launch.define_agents(state, opts) do
-      Direct.publish(self(), {state.port, state.tab, state.ctr, state.max_frame})
+      # The direct path needs the heir to answer its callers if this process dies.
+      if heir_pid(:ets.info(state.tab, :heir)),
+        do: Direct.publish(self(), {state.port, state.tab, state.ctr, state.max_frame})
+
       if pool = opts[:pool], do: :pg.join(AxonPort.PG, {AxonPort.Pool, pool}, self())
       {:ok, state}
     else

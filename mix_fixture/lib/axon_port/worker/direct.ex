@@ -2,16 +2,17 @@ defmodule AxonPort.Worker.Direct do
   @moduledoc false
   # The direct path of simple requests (`call`, `ping`, `describe`, `stats`,
   # `set_log_level`) from a caller on the worker's node: the caller takes an id
-  # from the worker's counter, registers `{id, caller, monitor ref}` in the
+  # from the worker's counter, registers `{id, {caller, tag}}` in the
   # worker's public ETS table, encodes its own frame and writes it to the port
   # (`Port.command/2` from a non-owner process); the worker GenServer, still
   # the port's owner, only looks the reply's id up and sends it on. No
   # GenServer call per request.
   #
-  # Exactly one answer per caller: the caller monitors the worker GenServer
-  # (its death is `{:worker_down, reason}`); whoever `:ets.take/2`s the entry
-  # first — the router with a reply, the worker failing all on exit, the caller
-  # on its timeout — answers. A caller that timed out and took its entry sends
+  # Exactly one answer per caller: whoever `:ets.take/2`s the entry first — the
+  # router with a reply, the worker failing all on exit, its heir when it died
+  # (`AxonPort.Worker.Heir`, which makes a death `{:worker_down, reason}`), the
+  # caller on its timeout — answers. The caller does not monitor the worker:
+  # that would be two signals waking the worker on every call. A caller that timed out and took its entry sends
   # `cancel` for its own id (ids are unique per worker, so the cancel names its
   # request). Slow-path requests reserve their id in the same table as
   # `{id, :slow}`, so the two never collide.
@@ -19,7 +20,7 @@ defmodule AxonPort.Worker.Direct do
   # The reply hop is kept short (`forward/3`): the worker peeks a terminal
   # frame's id from its first bytes (`peek/1`; the Python encoder writes a
   # frame's `type` and `id` keys first), `:ets.take/2`s the entry and sends the
-  # caller the raw frame as `{mref, :frame, bin}`. The caller decodes it (`[:safe]`) and
+  # caller the raw frame as `{tag, :frame, bin}`. The caller decodes it (`[:safe]`) and
   # checks it (`AxonPort.Worker.Frames.terminal/2`) in its own process. A frame
   # whose bytes do not match the pattern takes the worker's full decode
   # (`AxonPort.Worker.Frames.handle_data/2`), as does every frame of the
@@ -35,7 +36,7 @@ defmodule AxonPort.Worker.Direct do
   # `:persistent_term` under `{AxonPort.Worker, pid}` once the worker is ready.
 
   alias AxonPort.Error
-  alias AxonPort.Worker.{Frames, Wire}
+  alias AxonPort.Worker.{Frames, Heir, Wire}
 
   @ops [:call, :ping, :describe, :stats, :set_log_level]
 
@@ -78,33 +79,44 @@ defmodule AxonPort.Worker.Direct do
   @doc false
   @spec request(pid(), route(), map(), timeout()) :: {:ok, term()} | :ok | {:error, term()}
   def request(pid, {port, tab, ctr, max_frame}, payload, timeout) do
-    mref = Process.monitor(pid)
+    tag = make_ref()
 
-    case reserve_or_down(tab, ctr, mref) do
+    case reserve_or_down(tab, ctr, tag) do
       {:ok, id} ->
-        send_and_await(pid, port, tab, ctr, max_frame, payload, id, mref, timeout)
+        # Checked after our entry is in (see AxonPort.Worker.Heir): a worker that
+        # died meanwhile has its table marked, and then we answer ourselves unless
+        # the heir already took our entry to answer it.
+        case Heir.closed(tab) do
+          nil -> send_and_await(pid, port, tab, max_frame, payload, id, tag, timeout)
+          reason -> answer_down(pid, tab, id, tag, reason)
+        end
 
       :down ->
-        # The worker (and its table) is gone: its monitor says why.
-        receive do
-          {:DOWN, ^mref, :process, ^pid, reason} -> {:error, {:worker_down, reason}}
-        end
+        {:error, {:worker_down, :noproc}}
     end
   end
 
-  defp reserve_or_down(tab, ctr, mref) do
-    {:ok, reserve(tab, ctr, {self(), mref})}
+  defp answer_down(pid, tab, id, tag, reason) do
+    case :ets.take(tab, id) do
+      [_] -> {:error, {:worker_down, reason}}
+      [] -> await_answer(pid, id, tag)
+    end
+  rescue
+    ArgumentError -> {:error, {:worker_down, reason}}
+  end
+
+  defp reserve_or_down(tab, ctr, tag) do
+    {:ok, reserve(tab, ctr, {self(), tag})}
   rescue
     ArgumentError -> :down
   end
 
-  defp send_and_await(pid, port, tab, _ctr, max_frame, payload, id, mref, timeout) do
+  defp send_and_await(pid, port, tab, max_frame, payload, id, tag, timeout) do
     frame = :erlang.term_to_binary(Map.put(payload, :id, id))
 
     cond do
       max_frame != nil and byte_size(frame) > max_frame ->
         :ets.delete(tab, id)
-        Process.demonitor(mref, [:flush])
 
         {:error,
          %Error{
@@ -114,47 +126,49 @@ defmodule AxonPort.Worker.Direct do
          }}
 
       command(port, frame) ->
-        await(pid, port, tab, id, mref, timeout)
+        await(pid, port, tab, id, tag, timeout)
 
       true ->
-        # The port is closed: the worker is going down and answers everyone.
-        await(pid, port, tab, id, mref, :infinity)
+        # The port is closed: the worker is going down, and it or its heir answers.
+        await(pid, port, tab, id, tag, :infinity)
     end
   end
 
-  defp await(pid, port, tab, id, mref, timeout) do
+  # The answer comes from whoever takes our entry: the worker with the reply,
+  # the worker failing all on its way out, its heir when it died, or we on our
+  # timeout.
+  defp await(pid, port, tab, id, tag, timeout) do
     receive do
-      {^mref, :frame, bin} ->
-        demonitor(mref)
-        decode_reply(pid, bin, id)
-
-      {^mref, reply} ->
-        demonitor(mref)
-        reply
-
-      {:DOWN, ^mref, :process, ^pid, reason} ->
-        {:error, {:worker_down, reason}}
+      {^tag, :frame, bin} -> decode_reply(pid, bin, id)
+      {^tag, reply} -> reply
     after
       timeout ->
-        case :ets.take(tab, id) do
+        case take(tab, id) do
           [_] ->
-            Process.demonitor(mref, [:flush])
             command(port, Wire.encode(%{op: :cancel, target: id}))
 
             {:error,
              %Error{kind: "timeout", message: "no reply within #{timeout} ms; request cancelled"}}
 
           [] ->
-            # The reply is already on its way.
-            await(pid, port, tab, id, mref, :infinity)
+            # The answer is already on its way.
+            await_answer(pid, id, tag)
         end
     end
   end
 
-  # Process.demonitor(mref, [:flush]) without its mailbox scan when the
-  # monitor had not fired (no `DOWN` can then be on its way), the common case.
-  defp demonitor(mref) do
-    :erlang.demonitor(mref, [:info]) or Process.demonitor(mref, [:flush])
+  defp await_answer(pid, id, tag) do
+    receive do
+      {^tag, :frame, bin} -> decode_reply(pid, bin, id)
+      {^tag, reply} -> reply
+    end
+  end
+
+  defp take(tab, id) do
+    :ets.take(tab, id)
+  rescue
+    # The table is gone (its worker died 5 s ago): our entry went with it.
+    ArgumentError -> [:gone]
   end
 
   # The terminal frame the worker forwarded to us undecoded (see forward/3).
@@ -217,7 +231,7 @@ defmodule AxonPort.Worker.Direct do
         false
 
       id ->
-        hand_over(tab, id, fn mref -> {mref, :frame, bin} end)
+        hand_over(tab, id, fn tag -> {tag, :frame, bin} end)
     end
   end
 
@@ -225,15 +239,15 @@ defmodule AxonPort.Worker.Direct do
   # In the worker: sends a terminal frame's reply to its direct caller. Returns
   # false if no direct caller waits for `id`.
   @spec deliver(:ets.tid(), integer(), term()) :: boolean()
-  def deliver(tab, id, reply), do: hand_over(tab, id, fn mref -> {mref, reply} end)
+  def deliver(tab, id, reply), do: hand_over(tab, id, fn tag -> {tag, reply} end)
 
-  # Takes the direct caller's entry for `id` and sends it `message.(mref)`; whoever
+  # Takes the direct caller's entry for `id` and sends it `message.(tag)`; whoever
   # takes the entry first answers (see the moduledoc). False if no direct caller
   # waits for `id`.
   defp hand_over(tab, id, message) do
     case :ets.take(tab, id) do
-      [{^id, {pid, mref}}] ->
-        send(pid, message.(mref))
+      [{^id, {pid, tag}}] ->
+        send(pid, message.(tag))
         true
 
       [{^id, :slow} = entry] ->
@@ -250,9 +264,9 @@ defmodule AxonPort.Worker.Direct do
   # In the worker, at its end: answers every direct caller with `reply`.
   @spec fail_all(:ets.tid(), term()) :: :ok
   def fail_all(tab, reply) do
-    for {id, {pid, mref}} <- :ets.tab2list(tab) do
+    for {id, {pid, tag}} <- :ets.tab2list(tab) do
       case :ets.take(tab, id) do
-        [_] -> send(pid, {mref, reply})
+        [_] -> send(pid, {tag, reply})
         [] -> :ok
       end
     end

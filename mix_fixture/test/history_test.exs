@@ -57,6 +57,45 @@ defmodule AxonPort.HistoryTest do
              AxonPort.run(w, "history_counter", "three", history: history)
   end
 
+  test "Wire.put sets a key of a spliced request without touching its history" do
+    payload = %{op: :run, id: 7, agent: "a", prompt: "hi", deps: %{"k" => 1}}
+    frame = Wire.encode(Map.put(payload, :history, History.new(@msgs)))
+    put = Wire.put(frame, :deps, %{"k" => 2, "j" => 3})
+
+    assert Wire.decode(put) ==
+             %{payload | deps: %{"k" => 2, "j" => 3}} |> Map.put(:history, @msgs)
+
+    assert List.last(put) == List.last(frame)
+    assert Wire.decode(Wire.put(frame, :id, 9)).id == 9
+    plain = Wire.encode(Map.put(payload, :history, @msgs))
+    assert Wire.decode(Wire.put(plain, :id, 9)) == %{payload | id: 9} |> Map.put(:history, @msgs)
+  end
+
+  test "an agent's default deps merge under a History run's deps", %{w: w} do
+    me = self()
+
+    tool = %{
+      name: "whoami",
+      handler: {:elixir, fn _args, ctx -> send(me, {:deps, ctx.deps}) && "ok" end}
+    }
+
+    calls = %{"tool_calls" => [%{"tool" => "whoami", "args" => %{}}]}
+    model = %{"provider" => "script", "responses" => [calls, "first"]}
+    spec = [model: model, tools: [tool], deps: %{"customer_id" => 1, "tier" => "gold"}]
+    assert {:ok, "d"} = AxonPort.define_agent(w, "d", spec)
+    assert {:ok, %{output: "first", messages: msgs}} = AxonPort.run(w, "d", "x", retry: false)
+    assert_receive {:deps, %{"customer_id" => 1, "tier" => "gold"}}
+
+    assert {:ok, %{output: "first"}} =
+             AxonPort.run(w, "d", "y",
+               history: History.new(msgs),
+               deps: %{"customer_id" => 2},
+               retry: false
+             )
+
+    assert_receive {:deps, %{"customer_id" => 2, "tier" => "gold"}}
+  end
+
   test "a History request over max_frame fails locally, before anything is sent", %{w: w} do
     max = Worker.info(w).ready.limits["max_frame"]
     big = History.new([%{"kind" => "request", "blob" => :binary.copy("x", max)}])

@@ -50,10 +50,9 @@ defmodule AxonPort.Worker.Pending do
       Map.has_key?(state.pending, id) or not :ets.insert_new(state.tab, {id, :slow}) ->
         # An id from another node's counter (or this node's slow-path counter)
         # collided with one in flight: take a fresh one from the worker's.
-        payload = Wire.decode(frame)
         new = Direct.reserve(state.tab, state.ctr, :slow)
         :ets.delete(state.tab, new)
-        start(new, Wire.encode(%{payload | id: new}), meta, from, stream_to, state)
+        start(new, Wire.put(frame, :id, new), meta, from, stream_to, state)
 
       true ->
         op = Keyword.fetch!(meta, :op)
@@ -90,7 +89,7 @@ defmodule AxonPort.Worker.Pending do
 
   defp with_default_deps(frame, deps, defaults) do
     deps = Map.merge(defaults, deps || %{})
-    {Wire.encode(Map.put(Wire.decode(frame), :deps, deps)), deps}
+    {Wire.put(frame, :deps, deps), deps}
   end
 
   # A stream is watched through its watcher (which exits with its consumer).

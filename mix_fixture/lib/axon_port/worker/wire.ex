@@ -25,6 +25,21 @@ defmodule AxonPort.Worker.Wire do
 
   def encode(term), do: :erlang.term_to_binary(term)
 
+  @doc """
+  An encoded request frame with `key` set to `value` (what `encode/1` of the
+  request with `Map.put(request, key, value)` would give). A spliced
+  `AxonPort.History` request is re-encoded without its history, whose binaries
+  are kept as they are; any other frame is decoded and encoded again.
+  """
+  @spec put(iodata(), atom(), term()) :: iodata()
+  def put([<<131, 116, n::32>>, pairs, @history_key, history], key, value) when key != :history do
+    rest = :erlang.binary_to_term(<<131, 116, n - 1::32, pairs::binary>>)
+    <<131, 116, m::32, pairs::binary>> = :erlang.term_to_binary(Map.put(rest, key, value))
+    [<<131, 116, m + 1::32>>, pairs, @history_key, history]
+  end
+
+  def put(frame, key, value), do: encode(Map.put(decode(frame), key, value))
+
   @doc "The term of an encoded request frame (what `encode/1` returned)."
   @spec decode(iodata()) :: term()
   def decode(frame), do: :erlang.binary_to_term(IO.iodata_to_binary(frame))

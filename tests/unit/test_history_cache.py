@@ -6,13 +6,16 @@ import os
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelRequest, TextPart
 from pydantic_ai.models.test import TestModel
+from test_etf_speedups import values
+from typed_equality import assert_same
 
 from axon_port import Atom
 from axon_port._types import EncodedTerms
-from axon_port.agents._history_cache import HistoryCache, fresh_copy
+from axon_port.agents._history_cache import SPEEDUPS_AVAILABLE, HistoryCache, fresh_copy
 from axon_port.agents._messages import HISTORY_CACHE, dump_messages, load_history, plain
 from axon_port.codecs import get_codec
 from axon_port.errors import BadRequest, DecodeError
@@ -260,3 +263,23 @@ def test_the_c_copy_equals_the_python_one_and_shares_nothing_mutable() -> None:
         assert type(c) is type(value)
         originals = {id(m) for m in _mutables(value)}
         assert not originals & {id(m) for m in _mutables(c)}
+
+
+@pytest.mark.skipif(not SPEEDUPS_AVAILABLE, reason="the C half is not built")
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(values())
+def test_the_c_plain_equals_the_python_one(value: Any) -> None:
+    """``plain`` in C gives what the Python ``py_plain`` gives, types included, for any
+    decoded or Python value (Atoms, str subclasses such as StrEnum, mappings that are
+    not dicts, subclasses of list and tuple, opaque leaves), or raises the same."""
+    from axon_port.agents._messages import py_plain
+
+    assert plain is not py_plain
+    for v in (value, [value, {"k": value, Atom("a"): (value,)}]):
+        try:
+            want = py_plain(v)
+        except Exception as e:  # e.g. a FrozenMap key becomes an unhashable dict
+            with pytest.raises(type(e)):
+                plain(v)
+            continue
+        assert_same(plain(v), want, nan_equal=True)

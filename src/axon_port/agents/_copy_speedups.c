@@ -1,6 +1,9 @@
 /*
  * The C half of axon_port.agents._history_cache.fresh_copy: a structural copy of a
  * validated history message that shares only immutable leaves with the original.
+ * Also plain(), the C half of axon_port.agents._messages.plain (Atom keys and
+ * values to str, at C speed for dicts, lists, tuples and str; everything else is
+ * handed to the Python function set with configure_plain()).
  *
  * It handles the shapes pydantic-ai messages are made of -- lists, dicts and
  * dataclass instances that keep their fields in __dict__ -- and hands everything
@@ -120,6 +123,68 @@ static PyObject *copy_value(PyObject *v) {
     return out;
 }
 
+static PyObject *plain_fallback; /* the Python plain */
+
+static PyObject *plain_value(PyObject *v) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (t == &PyUnicode_Type || v == Py_None || t == &PyLong_Type || t == &PyBool_Type ||
+        t == &PyFloat_Type || t == &PyBytes_Type)
+        return Py_NewRef(v);
+    if (PyUnicode_Check(v)) /* an Atom (or another str subclass): str(v), as in Python */
+        return PyObject_Str(v);
+    if (t != &PyDict_Type && t != &PyList_Type && t != &PyTuple_Type)
+        return PyObject_CallOneArg(plain_fallback, v); /* Mappings, subclasses, leaves */
+    if (Py_EnterRecursiveCall(" in plain")) return NULL;
+    PyObject *out = NULL;
+    if (t == &PyDict_Type) {
+        out = PyDict_New();
+        Py_ssize_t pos = 0;
+        PyObject *key, *val;
+        while (out != NULL && PyDict_Next(v, &pos, &key, &val)) {
+            PyObject *k = plain_value(key);
+            PyObject *x = k == NULL ? NULL : plain_value(val);
+            if (x == NULL || PyDict_SetItem(out, k, x) < 0) Py_CLEAR(out);
+            Py_XDECREF(k);
+            Py_XDECREF(x);
+        }
+    } else {
+        Py_ssize_t n = t == &PyList_Type ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
+        out = t == &PyList_Type ? PyList_New(n) : PyTuple_New(n);
+        for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+            PyObject *item = plain_value(t == &PyList_Type ? PyList_GET_ITEM(v, i)
+                                                           : PyTuple_GET_ITEM(v, i));
+            if (item == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            if (t == &PyList_Type)
+                PyList_SET_ITEM(out, i, item);
+            else
+                PyTuple_SET_ITEM(out, i, item);
+        }
+    }
+    Py_LeaveRecursiveCall();
+    return out;
+}
+
+static PyObject *py_configure_plain(PyObject *self, PyObject *fb) {
+    if (!PyCallable_Check(fb)) {
+        PyErr_SetString(PyExc_TypeError, "fallback must be callable");
+        return NULL;
+    }
+    Py_INCREF(fb);
+    Py_XSETREF(plain_fallback, fb);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_plain(PyObject *self, PyObject *v) {
+    if (plain_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_copy_speedups.configure_plain() was not called");
+        return NULL;
+    }
+    return plain_value(v);
+}
+
 static PyObject *py_configure(PyObject *self, PyObject *args) {
     PyObject *imm, *dtypes, *fb;
     if (!PyArg_ParseTuple(args, "O!O!O:configure", &PyFrozenSet_Type, &imm, &PySet_Type, &dtypes,
@@ -150,6 +215,9 @@ static PyMethodDef methods[] = {
     {"configure", py_configure, METH_VARARGS,
      "configure(immutable_types, dict_types, fallback): the tables fresh_copy uses."},
     {"fresh_copy", py_fresh_copy, METH_O, "A structural copy sharing only immutable leaves."},
+    {"configure_plain", py_configure_plain, METH_O,
+     "configure_plain(fallback): the Python plain, for the values plain() leaves to it."},
+    {"plain", py_plain, METH_O, "The value with every Atom (keys and values) as the equal str."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,7 +15,7 @@ message seen before, in any run, costs a hash and a copy instead of a validation
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pydantic
@@ -29,17 +29,20 @@ from axon_port.agents._history_cache import HistoryCache
 from axon_port.codecs import get_codec
 from axon_port.errors import BadRequest, DecodeError, EncodeError
 
-__all__ = ["HISTORY_CACHE", "dump_messages", "dump_usage", "jsonable", "load_history", "plain"]
+__all__ = [
+    "HISTORY_CACHE", "dump_messages", "dump_usage", "jsonable", "load_history", "plain", "py_plain",
+]  # fmt: skip
 
 #: Validated history messages by the hash of their ETF encoding, shared by all runs.
 HISTORY_CACHE = HistoryCache(get_codec("etf").encode)
 
 
-def plain(value: Any) -> Any:
+def py_plain(value: Any) -> Any:
     """``value`` with every ``Atom`` (keys and values) replaced by the equal plain ``str``.
 
     Maps become ``dict`` and lists stay lists; tuples stay tuples. Other values
-    are returned as they are.
+    are returned as they are. :func:`plain` is this, in C when ``_copy_speedups``
+    is built (~10x faster on history messages); children go through :func:`plain`.
     """
     if isinstance(value, str):
         return value if type(value) is str else str(value)
@@ -50,6 +53,18 @@ def plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(plain(v) for v in value)
     return value
+
+
+def _load_plain() -> Callable[[Any], Any]:
+    try:
+        from axon_port.agents import _copy_speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return py_plain
+    _copy_speedups.configure_plain(py_plain)
+    return _copy_speedups.plain  # type: ignore[no-any-return]
+
+
+plain: Callable[[Any], Any] = _load_plain()
 
 
 def jsonable(value: Any) -> Any:

@@ -95,15 +95,9 @@ static PyObject *copy_instance(PyObject *v, PyTypeObject *t) {
 
 static PyObject *copy_value(PyObject *v) {
     PyTypeObject *t = Py_TYPE(v);
-    if (t == &PyUnicode_Type || v == Py_None || t == &PyLong_Type || t == &PyBool_Type ||
-        t == &PyFloat_Type)
-        return Py_NewRef(v);
-    int found = PySet_Contains(immutable_types, (PyObject *)t);
+    int found = is_shared(v);
     if (found < 0) return NULL;
-    if (found) {
-        Py_INCREF(v);
-        return v;
-    }
+    if (found) return Py_NewRef(v);
     if (Py_EnterRecursiveCall(" in fresh_copy")) return NULL;
     PyObject *out;
     if (t == &PyList_Type) {

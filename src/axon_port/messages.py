@@ -16,7 +16,7 @@ not what they do.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,42 +153,32 @@ def _int_in(value: Any, lo: int, hi: int) -> bool:
     return type(value) is int and lo <= value <= hi
 
 
-# The kinds as module constants: on Python 3.11 every ``Kind.X`` in ``_conforms`` would go
-# through ``EnumType.__getattr__`` (about half of a ``call``'s field checks, measured).
-_ANY, _BOOL, _NAME, _TEXT, _MAP, _LIST = (
-    Kind.ANY,
-    Kind.BOOL,
-    Kind.NAME,
-    Kind.TEXT,
-    Kind.MAP,
-    Kind.LIST,
-)
-_MAP_OR_NAME, _PROMPT, _TIMEOUT, _GRACE = Kind.MAP_OR_NAME, Kind.PROMPT, Kind.TIMEOUT, Kind.GRACE
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _NAME_MAX
+
+
+# One checker per kind, looked up once per field when the tables below are built: a
+# request's check is then one call per field it carries, with no chain of kind tests.
+_CHECKS: dict[Kind, Callable[[Any], bool]] = {
+    Kind.ANY: lambda value: True,
+    Kind.BOOL: lambda value: type(value) is bool,
+    Kind.NAME: _is_name,
+    Kind.TEXT: lambda value: isinstance(value, str),
+    Kind.MAP: lambda value: isinstance(value, dict),
+    # EncodedTerms: a list the codec kept encoded (``history``).
+    Kind.LIST: lambda value: isinstance(value, (list, tuple, EncodedTerms)),
+    Kind.MAP_OR_NAME: lambda value: isinstance(value, dict) or _is_name(value),
+    # Each part's shape is checked by the agents layer, which names it by index.
+    Kind.PROMPT: lambda value: isinstance(value, str | Mapping | list),
+    Kind.TIMEOUT: lambda value: _int_in(value, 1, MAX_MS),
+    Kind.GRACE: lambda value: _int_in(value, 0, MAX_MS),
+    Kind.ID: lambda value: _int_in(value, ID_MIN, ID_MAX),
+}
 
 
 def _conforms(kind: Kind, value: Any) -> bool:
-    if kind is _ANY:
-        return True
-    if kind is _BOOL:
-        return type(value) is bool
-    if kind is _NAME:
-        return isinstance(value, str) and 0 < len(value) <= _NAME_MAX
-    if kind is _TEXT:
-        return isinstance(value, str)
-    if kind is _MAP:
-        return isinstance(value, dict)
-    if kind is _LIST:  # EncodedTerms: a list the codec kept encoded (``history``)
-        return isinstance(value, (list, tuple, EncodedTerms))
-    if kind is _MAP_OR_NAME:
-        return isinstance(value, dict) or (isinstance(value, str) and 0 < len(value) <= 1024)
-    if kind is _PROMPT:
-        # Each part's shape is checked by the agents layer, which names it by index.
-        return isinstance(value, str | Mapping | list)
-    if kind is _TIMEOUT:
-        return _int_in(value, 1, MAX_MS)
-    if kind is _GRACE:
-        return _int_in(value, 0, MAX_MS)
-    return _int_in(value, ID_MIN, ID_MAX)
+    """Whether ``value`` (not ``None``) is of ``kind``."""
+    return _CHECKS[kind](value)
 
 
 def describe_value(value: Any) -> str:
@@ -248,7 +238,7 @@ def check_fields(op: str, params: Mapping[str, Any]) -> None:
     """Raise ``BadRequest`` unless ``params`` has every required field of ``op``, no
     unknown one, and each value of its field's kind and range (``None`` stands for an
     absent optional field)."""
-    fields, allowed, required = _ALLOWED[op]
+    fields, allowed, required, checks = _ALLOWED[op]
     keys = params.keys()
     # Atom keys hash and compare like str, so these set tests run at C speed.
     if not (keys <= allowed and required <= keys):
@@ -262,24 +252,35 @@ def check_fields(op: str, params: Mapping[str, Any]) -> None:
             if k not in allowed
         )
         raise BadRequest(f"{op}: unknown field(s) {', '.join(unknown)}")
-    for name, field in fields.items():
-        value = params.get(name)
-        if value is None:
-            if field.required and field.kind is not _PROMPT:
-                raise BadRequest(f"{op}: {name} must be a {field.kind.value}, got nil")
+    # Only the fields present (every required one is): "op" and "id" have no entry,
+    # parse_request checked them.
+    for name, value in params.items():
+        entry = checks.get(name)
+        if entry is None:
             continue
-        if not _conforms(field.kind, value):
-            raise BadRequest(
-                f"{op}: {name} must be a {field.kind.value}, got {describe_value(value)}"
-            )
+        check, nil_ok = entry
+        if value is None:
+            if not nil_ok:
+                kind = fields[name].kind.value
+                raise BadRequest(f"{op}: {name!s} must be a {kind}, got nil")
+            continue
+        if not check(value):
+            kind = fields[name].kind.value
+            raise BadRequest(f"{op}: {name!s} must be a {kind}, got {describe_value(value)}")
 
 
 _OP_NAMES = {op: op for op in OP_FIELDS}
+# op -> (its fields, the keys allowed, the keys required, name -> (checker, whether
+# nil is allowed)). A nil prompt is the agents layer's to refuse (it names the part).
 _ALLOWED = {
     op: (
         fields,
         frozenset(fields) | {"op", "id"},
         frozenset(name for name, f in fields.items() if f.required),
+        {
+            name: (_CHECKS[f.kind], not f.required or f.kind is Kind.PROMPT)
+            for name, f in fields.items()
+        },
     )
     for op, fields in OP_FIELDS.items()
 }

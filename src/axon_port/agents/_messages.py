@@ -15,11 +15,12 @@ message seen before, in any run, costs a hash and a copy instead of a validation
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pydantic
-from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse
 from pydantic_ai.usage import RunUsage
 from pydantic_core import to_jsonable_python
 
@@ -79,6 +80,7 @@ _USAGE_SAMPLE: dict[str, Any] = to_jsonable_python(RunUsage())
 _USAGE_KEYS = tuple(_USAGE_SAMPLE)
 _USAGE_FLOATS = frozenset(k for k, v in _USAGE_SAMPLE.items() if type(v) is float)
 _USAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(RunUsage))
+_usage_values = operator.attrgetter(*_USAGE_KEYS)  # one C call for every key
 
 
 def dump_usage(usage: Any) -> Any:
@@ -90,7 +92,7 @@ def dump_usage(usage: Any) -> Any:
         and usage.__dict__.keys() <= _USAGE_FIELDS
         and all(type(v) is int for v in usage.details.values())
     ):
-        out = {k: getattr(usage, k) for k in _USAGE_KEYS}
+        out = dict(zip(_USAGE_KEYS, _usage_values(usage), strict=True))
         for k in _USAGE_FLOATS:
             out[k] = float(out[k])
         out["details"] = dict(usage.details)
@@ -151,9 +153,27 @@ def _validate(items: list[Any]) -> list[ModelMessage]:
     return ModelMessagesTypeAdapter.validate_python(plain(items))
 
 
+# One adapter per message type, with ModelMessagesTypeAdapter's own serialisation
+# config. Through the tagged union, pydantic-core serialises a ModelResponse in its
+# strict check first, which its usage serialiser fails on every time (an exception
+# inside pydantic-core), then again in the lax check: ~7 µs a response. The output is
+# the same (pinned by tests/unit/test_message_dump.py).
+_MESSAGE_CONFIG = pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+# (A dataclass's TypeAdapter takes no config; a one-item list's does, and passes it on.)
+_DUMPERS: dict[type, Callable[..., Any]] = {
+    cls: pydantic.TypeAdapter(list[cls], config=_MESSAGE_CONFIG).dump_python  # type: ignore[valid-type]
+    for cls in (ModelRequest, ModelResponse)
+}
+
+
 def dump_messages(messages: Sequence[ModelMessage]) -> list[Any]:
-    """Messages as JSON-like data for the wire (what ``load_history`` accepts back)."""
-    dumped: list[Any] = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
+    """Messages as JSON-like data for the wire (what ``load_history`` accepts back):
+    ``ModelMessagesTypeAdapter.dump_python(messages, mode="json")``."""
+    dumpers = _DUMPERS
+    if all(type(m) in dumpers for m in messages):
+        dumped = [dumpers[type(m)]([m], mode="json")[0] for m in messages]
+    else:  # a subclass, or a type this module does not know: pydantic-ai's own adapter
+        dumped = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
     for message in dumped:
         # A response records the URL it came from: credentials in it stay in the worker.
         url = message.get("provider_url")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,10 +57,19 @@ class RunState:
     closed: bool = False
     #: Set when pydantic-ai runs the first node: from then on it can be cancelled safely.
     started: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Every task created while serving this run (see :func:`track_run_tasks`).
-    tasks: weakref.WeakSet[asyncio.Future[Any]] = field(default_factory=weakref.WeakSet)
+    #: The tasks created while serving this run (see :func:`track_run_tasks`), finished
+    #: ones pruned as the set grows. A ``WeakSet`` ran ~40 opcodes per task; a done
+    #: callback would be formatted into the task's repr, which anyio builds on every
+    #: cancel-scope cancel.
+    tasks: set[asyncio.Future[Any]] = field(default_factory=set)
+    _prune_at: int = 64
     #: URL parts the client's tools answered with: url -> (tool, call_id).
     tool_urls: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def prune(self) -> None:
+        """Drop the finished tasks from :attr:`tasks` (the factory calls it as it grows)."""
+        self.tasks = tasks = {t for t in self.tasks if not t.done()}
+        self._prune_at = max(64, 2 * len(tasks))
 
     def cancel_leftover_tasks(self) -> int:
         """Cancel the run's tasks still pending after it ended; the number cancelled.
@@ -121,11 +129,16 @@ class RunState:
         return source
 
     def close(self) -> None:
-        """Cancel every pending remote call (the run is over)."""
+        """Cancel every pending remote call and forget the run's tasks (the run is over).
+
+        The tasks hold contexts that hold this state: cleared here, the run's objects
+        are freed by reference counting instead of waiting for the cycle collector
+        (~110 objects a run, ~55 µs of collection when they pile up)."""
         self.closed = True
         for fut in self.pending.values():
             fut.cancel()
         self.pending.clear()
+        self.tasks.clear()
 
 
 #: The state of the run being served in this context.
@@ -219,8 +232,10 @@ def track_run_tasks(loop: asyncio.AbstractEventLoop) -> None:
         else:
             task = asyncio.Task(coro, loop=loop, **kwargs)
         state = CURRENT_RUN.get()
-        if state is not None:
+        if state is not None and not state.closed:
             state.tasks.add(task)
+            if len(state.tasks) >= state._prune_at:
+                state.prune()
         return task
 
     factory.axon_tracks_runs = True  # type: ignore[attr-defined]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from pydantic_ai import (
     CancellationToken,
@@ -52,6 +52,7 @@ from axon_port.registry import Registry
 __all__ = ["AgentService", "RequestLike", "cancelled_error"]
 
 _MODEL_CACHE = 256  # built models kept for run.model and complete
+T = TypeVar("T")
 
 
 class RequestLike(Protocol):
@@ -251,7 +252,7 @@ class AgentService:
                 raise AxonError("the run ended without a result", kind="internal")
             return agent_run.result
 
-        child = asyncio.ensure_future(execute())
+        child = asyncio.ensure_future(_outermost(execute()))
         try:
             return await asyncio.shield(child)
         except asyncio.CancelledError:
@@ -344,6 +345,15 @@ def _new_messages(captured: list[ModelMessage], history: list[ModelMessage]) -> 
 def _has_tools(agent: Any) -> bool:
     """Whether any tool can run: a toolset other than an empty function toolset."""
     return any(not isinstance(ts, FunctionToolset) or ts.tools for ts in agent.toolsets)
+
+
+async def _outermost(run: Awaitable[T]) -> T:
+    """The run task's outermost coroutine: kept tiny on purpose. anyio formats the
+    current task's repr into every cancel scope's reason (pydantic-graph cancels
+    several a run), and the repr looks up this frame's line number, a walk over its
+    code's line table up to where it is suspended: ~9,000 instructions each for
+    ``execute()``, ~100 for this."""
+    return await run
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -104,7 +104,7 @@ def main() -> int:
     ap.add_argument("--history", type=int, default=0, help="history messages per run")
     ap.add_argument("--by-function", type=int, default=0, metavar="N")
     ap.add_argument("--keep", metavar="DIR", help="keep the callgrind files in DIR")
-    ap.add_argument("--reuse", action="store_true", help="with --keep: read the files already there")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: read the files there")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("instructions.py needs valgrind (apt-get install valgrind)", file=sys.stderr)

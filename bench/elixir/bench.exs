@@ -122,6 +122,8 @@ defmodule Bench do
         {"in-process default", fn -> inproc("seq", ["--n", "#{n}"])["secs"] / n end},
         {"in-process tuned", fn -> inproc("seq", ["--n", "#{n}", "--tuned"])["secs"] / n end},
         {"AxonPort.Worker", fn -> with_worker(1, fn w -> timed_seq(w, n) end) end},
+        {"AxonPort.Worker, --idle-spin-us 0",
+         fn -> with_worker(1, fn w -> timed_seq(w, n) end, args: ["--idle-spin-us", "0"]) end},
         {"AxonPort.Pool (1 worker)", fn -> with_pool(1, 1, fn p -> timed_seq(p, n) end) end}
       ])
 
@@ -351,8 +353,8 @@ defmodule Bench do
     {:ok, %{output: "done"}} = AxonPort.run(target, agent, "hi", [retry: false] ++ opts)
   end
 
-  defp with_worker(cpu, fun) do
-    {:ok, w} = AxonPort.Worker.start_link(worker_opts(cpu))
+  defp with_worker(cpu, fun, extra \\ []) do
+    {:ok, w} = AxonPort.Worker.start_link(worker_opts(cpu) ++ extra)
 
     try do
       fun.(w)

@@ -88,6 +88,14 @@ defmodule AxonPort.WorkerTest do
     end
   end
 
+  test "idle_spin_us reaches the worker's command line, and 0 serves as ever" do
+    w = start_supervised!({Worker, worker_opts(idle_spin_us: 0)})
+    argv = File.read!("/proc/#{Worker.os_pid(w)}/cmdline") |> String.split(<<0>>)
+    assert ["--idle-spin-us", "0"] in Enum.chunk_every(argv, 2, 1)
+
+    for i <- 1..20, do: assert({:ok, ^i} = AxonPort.call(w, "add", [i, 0]))
+  end
+
   test "stdio mode serves the same requests" do
     w = start_supervised!({Worker, worker_opts(mode: :stdio)})
     assert :ok = AxonPort.ping(w)

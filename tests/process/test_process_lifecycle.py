@@ -51,6 +51,19 @@ def test_ping_and_call_through_a_real_worker(codec: str, loop: str) -> None:
 
 
 @pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="no F_GETPIPE_SZ (not Linux)")
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+@pytest.mark.parametrize("spin", ["0", "200000"])
+def test_requests_are_served_with_the_idle_spin_off_and_right_after_a_long_one(
+    spin: str, loop: str
+) -> None:
+    with PortClient.spawn("etf", [*ARGS, "--idle-spin-us", spin, "--loop", loop]) as c:
+        for i in range(1, 20):  # each lands during the previous reply's spin (or none)
+            reply = c.request({"op": "call", "id": i, "function": "add", "args": [i, 1]})
+            assert reply["output"] == i + 1
+        time.sleep(0.3)  # past a 200 ms window: the loop blocks, and still wakes for input
+        assert c.request({"op": "ping", "id": 99}) == {"type": "pong", "id": 99}
+
+
 def test_the_worker_widens_its_frame_pipes_and_a_large_request_still_round_trips() -> None:
     """A 64 KiB pipe makes a large request cross in many write/wake-up round trips;
     the worker widens both of its pipes (to 1 MiB or the system's pipe-max-size)."""
@@ -290,7 +303,15 @@ def test_fds_3_and_4_work_when_fd_0_is_closed() -> None:
     os.close(from_worker_r)
 
 
-@pytest.mark.parametrize("args", [["--max-frame", str(2**32)], ["--shutdown-grace", "-1"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--max-frame", str(2**32)],
+        ["--shutdown-grace", "-1"],
+        ["--idle-spin-us", "-1"],
+        ["--idle-spin-us", "soon"],
+    ],
+)
 def test_out_of_range_command_line_values_exit_2(args: list[str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "axon_port", *args],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -144,5 +145,78 @@ def test_a_full_output_queue_holds_back_the_rest_of_a_read_in_order_even_past_eo
             await asyncio.sleep(0.01)
         assert served == [i.to_bytes(2, "big") for i in range(300)]  # all, in order, once
         assert eofs == [300]  # EOF after the last of them
+
+    asyncio.run(main())
+
+
+def _spinner(in_fd: int, out_fd: int, events: list[FrameEvent], spin: float) -> FdTransport:
+    return FdTransport(
+        in_fd,
+        out_fd,
+        on_events=events.extend,
+        on_eof=lambda: None,
+        max_frame=1 << 20,
+        exit_after_eof=False,
+        idle_spin=spin,
+    )
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+def test_an_idle_write_keeps_the_loop_polling_for_the_window_then_it_blocks() -> None:
+    async def main() -> None:
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        events: list[FrameEvent] = []
+        t = _spinner(in_r, out_w, events, spin=0.05)
+        t.start(asyncio.get_running_loop(), is_idle=lambda: True)
+        assert not t.spinning
+        t.write(encode_frame(b"reply"))
+        assert t.spinning
+        os.write(in_w, encode_frame(b"next"))  # arrives while it spins: served as ever
+        await _until(lambda: events == [b"next"], "the request read during the spin")
+        await _until(lambda: not t.spinning, "the spin ends after its window")
+        os.write(in_w, encode_frame(b"later"))  # and the blocked loop still reads
+        await _until(lambda: events == [b"next", b"later"], "the request after the spin")
+        assert os.read(out_r, 100) == encode_frame(b"reply")
+        os.close(in_w)
+
+    asyncio.run(main())
+
+
+def test_no_spin_while_a_request_is_in_flight_without_a_window_or_after_eof() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        busy = {"inflight": 1}
+        in_r, in_w = os.pipe()
+        _out_r, out_w = os.pipe()
+        t = _spinner(in_r, out_w, [], spin=10.0)
+        t.start(loop, is_idle=lambda: busy["inflight"] == 0)
+        t.write(encode_frame(b"chunk"))  # a request is still in flight: no spin
+        assert not t.spinning
+        busy["inflight"] = 0
+        t.write(encode_frame(b"result"))
+        assert t.spinning
+        busy["inflight"] = 1  # the next request came in: the spin stops at its next turn
+        await _until(lambda: not t.spinning, "the spin stops once busy")
+        busy["inflight"] = 0
+        t.write(encode_frame(b"result 2"))
+        assert t.spinning
+        os.close(in_w)  # EOF: nothing more to wait for
+        await _until(lambda: not t.spinning, "the spin stops at EOF")
+
+        in_r2, in_w2 = os.pipe()
+        _out_r2, out_w2 = os.pipe()
+        off = _spinner(in_r2, out_w2, [], spin=0.0)
+        off.start(loop, is_idle=lambda: True)
+        off.write(encode_frame(b"result"))
+        assert not off.spinning
+        os.close(in_w2)
 
     asyncio.run(main())

@@ -81,6 +81,7 @@ defmodule AxonPort.Worker do
           | {:log_level, :debug | :info | :warning | :error}
           | {:max_frame, pos_integer()}
           | {:max_inflight, pos_integer()}
+          | {:idle_spin_us, non_neg_integer()}
           | {:ready_timeout, timeout()}
           | {:define_timeout, timeout()}
           | {:kill_grace, non_neg_integer()}
@@ -114,6 +115,9 @@ defmodule AxonPort.Worker do
     log_level: "the worker's Python log level (`--log-level`), e.g. `:info`.",
     max_frame: "the worker's frame limit in bytes (`--max-frame`).",
     max_inflight: "the worker's limit of requests in flight (`--max-inflight`).",
+    idle_spin_us:
+      "µs the worker keeps polling after its last reply before it blocks " <>
+        "(`--idle-spin-us`, default 1000; 0 to block at once, e.g. on a CPU it shares).",
     agents:
       "`[{name, spec}]` defined on the worker at start, and again after every restart " <>
         "(see `AxonPort.define_agent/3`).",

@@ -58,6 +58,7 @@ defmodule AxonPort.Worker.Launch do
       Enum.flat_map(Keyword.get(opts, :modules, []), &["--module", to_string(&1)]) ++
       flag(opts, :max_frame, "--max-frame") ++
       flag(opts, :max_inflight, "--max-inflight") ++
+      flag(opts, :idle_spin_us, "--idle-spin-us") ++
       flag(opts, :log_level, "--log-level") ++
       Enum.map(Keyword.get(opts, :args, []), &to_string/1)
   end

@@ -18,7 +18,13 @@ from typing import Any
 
 from axon_port._framing import DEFAULT_MAX_FRAME, MAX_WIRE_FRAME
 from axon_port._logging import LEVELS, FrameLogHandler, parse_level
-from axon_port._transport import FdTransport, claim_input, claim_output, set_parent_death_signal
+from axon_port._transport import (
+    FdTransport,
+    claim_input,
+    claim_output,
+    set_parent_death_signal,
+    shares_one_cpu_with_parent,
+)
 from axon_port.codecs import CODEC_NAMES
 from axon_port.worker import Worker, WorkerConfig
 
@@ -80,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_IDLE_SPIN_US,
         metavar="US",
         help="keep polling this long after going idle before blocking"
-        f" (default {DEFAULT_IDLE_SPIN_US}; 0: block at once)",
+        f" (default {DEFAULT_IDLE_SPIN_US}; 0: block at once; off when pinned to the"
+        " one CPU of its parent)",
     )
     p.add_argument("--max-inflight", type=int, default=10_000, metavar="N")
     p.add_argument(
@@ -212,7 +219,8 @@ async def _serve(config: WorkerConfig, in_fd: int, out_fd: int, idle_spin_us: in
         on_events=on_events,
         on_eof=on_eof,
         max_frame=config.max_frame,
-        idle_spin=idle_spin_us / 1e6,
+        # Pinned to the client's one CPU, a spin would only keep the client waiting.
+        idle_spin=0.0 if shares_one_cpu_with_parent() else idle_spin_us / 1e6,
     )
     worker = Worker(config, transport.write, drain=transport.drain, transport_info=transport.info)
     handler = FrameLogHandler(worker.dispatcher.send, loop)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -169,6 +171,13 @@ async def _until(check: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
+@pytest.fixture
+def cpu_to_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sched_yield finds the CPU free (another test's threads may not let it)."""
+    monkeypatch.setattr(FdTransport, "_yield_to_others", staticmethod(lambda: False))
+
+
+@pytest.mark.usefixtures("cpu_to_itself")
 def test_an_idle_write_keeps_the_loop_polling_for_the_window_then_it_blocks() -> None:
     async def main() -> None:
         in_r, in_w = os.pipe()
@@ -190,6 +199,7 @@ def test_an_idle_write_keeps_the_loop_polling_for_the_window_then_it_blocks() ->
     asyncio.run(main())
 
 
+@pytest.mark.usefixtures("cpu_to_itself")
 def test_no_spin_while_a_request_is_in_flight_without_a_window_or_after_eof() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -220,3 +230,53 @@ def test_no_spin_while_a_request_is_in_flight_without_a_window_or_after_eof() ->
         os.close(in_w2)
 
     asyncio.run(main())
+
+
+def test_no_spin_when_a_yield_shows_another_process_needs_this_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    company = [True]
+    monkeypatch.setattr(FdTransport, "_yield_to_others", staticmethod(lambda: company[0]))
+
+    async def main() -> None:
+        in_r, in_w = os.pipe()
+        _out_r, out_w = os.pipe()
+        t = _spinner(in_r, out_w, [], spin=10.0)
+        t.start(asyncio.get_running_loop(), is_idle=lambda: True)
+        t.write(encode_frame(b"result"))  # the client ran during the first yield
+        assert not t.spinning
+        company[0] = False
+        t.write(encode_frame(b"result 2"))  # the CPU was free: spin
+        assert t.spinning
+        company[0] = True  # then someone needed it: the next turn stops
+        await _until(lambda: not t.spinning, "the spin stops when the CPU is shared")
+        os.close(in_w)
+
+    asyncio.run(main())
+
+
+def _probe(parent_cpu: int | None, child_cpu: int) -> bool:
+    """shares_one_cpu_with_parent() in a child pinned to ``child_cpu`` whose parent
+    (an intermediate Python process) is pinned to ``parent_cpu`` (or left as it is)."""
+    child = (
+        f"import os; os.sched_setaffinity(0, {{{child_cpu}}}); "
+        "from axon_port._transport import shares_one_cpu_with_parent as f; print(f())"
+    )
+    parent = (
+        "import os, subprocess, sys; "
+        + (f"os.sched_setaffinity(0, {{{parent_cpu}}}); " if parent_cpu is not None else "")
+        + f"sys.exit(subprocess.run([sys.executable, '-c', {child!r}]).returncode)"
+    )
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True)
+    return out.stdout.strip() == "True"
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs CPU affinity and two CPUs",
+)
+def test_the_spin_is_off_only_when_the_worker_and_its_client_are_pinned_to_one_cpu() -> None:
+    a, b = sorted(os.sched_getaffinity(0))[:2]
+    assert _probe(a, a) is True  # both on one CPU: a spin would only delay the client
+    assert _probe(a, b) is False  # pinned apart
+    assert _probe(None, a) is False  # the client may run elsewhere

@@ -12,6 +12,8 @@
   history) would cross in ~11 writes, each a wake-up of the worker and then of
   the BEAM's poller, ~0.4 ms apiece across cores.
 * :func:`set_parent_death_signal`: ``PR_SET_PDEATHSIG`` on Linux.
+* :func:`shares_one_cpu_with_parent`: whether the worker and its client (the BEAM)
+  are confined to the same single CPU, where the idle spin only delays the client.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import os
 import stat
 import sys
 
-__all__ = ["PIPE_SIZE", "claim_input", "claim_output", "set_parent_death_signal", "widen_pipe"]
+__all__ = [
+    "PIPE_SIZE", "claim_input", "claim_output", "set_parent_death_signal",
+    "shares_one_cpu_with_parent", "widen_pipe",
+]  # fmt: skip
 
 #: What the frame pipes are widened to; Linux caps an unprivileged process at
 #: ``/proc/sys/fs/pipe-max-size`` (1 MiB by default), which is used when smaller.
@@ -122,3 +127,33 @@ def set_parent_death_signal(signum: int) -> bool:
     if parent == 1 or os.getppid() != parent:
         signal.raise_signal(signum)
     return True
+
+
+def shares_one_cpu_with_parent() -> bool:
+    """True when this process may run on one CPU only and so may its client: the
+    parent, or the grandparent (an Erlang port's parent is the BEAM's
+    ``erl_child_setup`` helper, started before the BEAM pinned itself; ``priv/axon_port``
+    and ``taskset`` exec, so they are no extra level), pinned to that same CPU. False
+    when unknown (no affinity API, no ``/proc``, a process gone)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is None:
+        return False
+    try:
+        ours = getaffinity(0)
+        if len(ours) != 1:
+            return False
+        pid = os.getppid()
+        for _ in range(2):
+            if pid <= 1:
+                return False
+            if getaffinity(pid) == ours:
+                return True
+            pid = _parent_of(pid)
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[1])

@@ -25,7 +25,9 @@ Theory of operation:
   on a virtual machine a process that blocked wakes slowly and runs its next
   request ~20-30 % slower (caches, the halted vCPU's wake-up). The BEAM's
   schedulers busy-wait the same way (``+sbwt``). Nothing spins while a request is
-  in flight, reading is paused, or the input is closed.
+  in flight, reading is paused, or the input is closed; nor when a ``sched_yield``
+  shows that another process needed this CPU (the client, pinned to it): there a
+  spin could only delay the client.
 * Replies and events share that one output queue, and it is bounded: while more
   than ``max_output`` bytes wait for the client, the transport stops reading
   requests (the loop reader is removed, or the reader thread waits), so a client
@@ -53,6 +55,9 @@ __all__ = ["FEED_CHUNK", "READ_SIZE", "FdTransport"]
 
 logger = logging.getLogger(__name__)
 
+#: A ``sched_yield`` that takes longer than this (seconds) let another process run:
+#: the client shares the worker's CPU, and spinning would only delay it.
+SHARED_CPU_YIELD = 10e-6
 READ_SIZE = 256 * 1024
 #: Requests of one read are served this many at a time, the output queue checked between.
 FEED_CHUNK = 64
@@ -283,11 +288,6 @@ class FdTransport:
         """Write one encoded frame (header included). Never blocks a non-blocking fd."""
         if self.closed:
             return
-        if self.idle_spin and self._is_idle is not None and self._is_idle():
-            self._spin_until = time.monotonic() + self.idle_spin
-            if not self._spinning and self._loop_reader:
-                self._spinning = True
-                self._loop.call_soon(self._spin)  # type: ignore[union-attr]
         if self._cork is not None:
             self._cork.append(data)
             self._corked += len(data)
@@ -310,6 +310,28 @@ class FdTransport:
             self._queue.append(memoryview(data)[sent:])
             self._queued += len(data) - sent
             self._arm_writer()
+        elif self.idle_spin and self._is_idle is not None and self._is_idle():
+            self._start_spin()
+
+    def _start_spin(self) -> None:
+        """The reply that left the worker idle is out: spin (see the module's docs),
+        unless the client shares this CPU. The first yield comes at once, so a client
+        on this CPU runs as soon as if the loop had blocked, and a yield that took long
+        says someone else needed the CPU: then nothing spins until the next reply."""
+        self._spin_until = time.monotonic() + self.idle_spin
+        if self._spinning or not self._loop_reader:
+            return
+        if self._yield_to_others():
+            return
+        self._spinning = True
+        self._loop.call_soon(self._spin)  # type: ignore[union-attr]
+
+    @staticmethod
+    def _yield_to_others() -> bool:
+        """``sched_yield``; True when another process ran meanwhile (it took long)."""
+        t0 = time.monotonic()
+        os.sched_yield()
+        return time.monotonic() - t0 > SHARED_CPU_YIELD
 
     @property
     def spinning(self) -> bool:
@@ -326,8 +348,8 @@ class FdTransport:
             and not self.closed
             and self._is_idle()
             and time.monotonic() < self._spin_until
+            and not self._yield_to_others()  # a process on this CPU (the BEAM) goes first
         ):
-            os.sched_yield()  # a process that shares this CPU (the BEAM) goes first
             self._loop.call_soon(self._spin)
         else:
             self._spinning = False

@@ -97,8 +97,15 @@ defmodule Bench do
     path
   end
 
+  # BENCH_WORKER_ARGS: extra worker command-line arguments for every worker of the run
+  # (e.g. "--idle-spin-us 0"), to compare a setting across whole sections.
   defp worker_opts(cpu) do
-    [modules: ["bench_models"], env: %{"PYTHONPATH" => @bench}, launcher: launcher(cpu)]
+    [
+      modules: ["bench_models"],
+      env: %{"PYTHONPATH" => @bench},
+      launcher: launcher(cpu),
+      args: String.split(System.get_env("BENCH_WORKER_ARGS", ""))
+    ]
   end
 
   # -- baselines ---------------------------------------------------------------------
@@ -354,7 +361,7 @@ defmodule Bench do
   end
 
   defp with_worker(cpu, fun, extra \\ []) do
-    {:ok, w} = AxonPort.Worker.start_link(worker_opts(cpu) ++ extra)
+    {:ok, w} = AxonPort.Worker.start_link(Keyword.merge(worker_opts(cpu), extra))
 
     try do
       fun.(w)

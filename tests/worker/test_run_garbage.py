@@ -81,3 +81,32 @@ def test_a_run_leaves_no_more_cyclic_garbage_than_pydantic_ai_in_process(
         assert not extra_garbage, f"the worker's runs left cycles: {extra_garbage.most_common(10)}"
 
     run(main())
+
+
+def test_the_run_tasks_repr_is_short_and_names_its_state() -> None:
+    """anyio puts the current task's repr in every cancel scope's reason: the run's task
+    has a short one (no callbacks, no awaited future's repr, no line lookup)."""
+    import asyncio
+
+    from axon_port.agents._service import _RunTask
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        gate: asyncio.Future[None] = loop.create_future()
+
+        async def wait() -> None:
+            await gate
+
+        task: _RunTask[None] = _RunTask(wait(), loop=loop)
+        await asyncio.sleep(0)
+        assert repr(task) == f"<Task pending name={task.get_name()!r} (an axon_port run)>"
+        task.cancel()
+        assert repr(task).startswith("<Task cancelling ")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert repr(task).startswith("<Task cancelled ")
+        done: _RunTask[int] = _RunTask(asyncio.sleep(0, 7), loop=loop)
+        assert await done == 7
+        assert repr(done).startswith("<Task finished ")
+
+    run(main())

@@ -117,7 +117,8 @@ defmodule AxonPort.Worker do
     max_inflight: "the worker's limit of requests in flight (`--max-inflight`).",
     idle_spin_us:
       "µs the worker keeps polling after its last reply before it blocks " <>
-        "(`--idle-spin-us`, default 1000; 0 to block at once, e.g. on a CPU it shares).",
+        "(`--idle-spin-us`, default 1000; off by itself when the worker and the BEAM are " <>
+        "pinned to one CPU; 0 turns it off).",
     agents:
       "`[{name, spec}]` defined on the worker at start, and again after every restart " <>
         "(see `AxonPort.define_agent/3`).",

@@ -91,6 +91,24 @@ defmodule AxonPort.ClientHopTest do
     assert {:error, _} = AxonPort.call(w, "add", [1, 2])
   end
 
+  test "a restarted heir is named again, so the worker's direct callers are still answered",
+       %{w: w} do
+    old = Process.whereis(AxonPort.Worker.Heir)
+    Process.exit(old, :kill)
+
+    eventually(fn ->
+      heir = Process.whereis(AxonPort.Worker.Heir)
+      route = AxonPort.Worker.Direct.route(w)
+      heir not in [nil, old] and route != nil and :ets.info(elem(route, 1), :heir) == heir
+    end)
+
+    assert {:ok, 3} = AxonPort.call(w, "add", [1, 2])
+    task = Task.async(fn -> AxonPort.call(w, "sleep_ms", [30_000], %{}, timeout: :infinity) end)
+    eventually(fn -> Worker.load(w) == 1 end)
+    Process.exit(w, :kill)
+    assert {:error, {:worker_down, :killed}} = Task.await(task, 5_000)
+  end
+
   test "a caller whose worker died just before it reserved answers itself with the reason" do
     # A table as the heir leaves it: marked closed (the route was still published).
     tab = :ets.new(:closed_worker, [:set, :public])

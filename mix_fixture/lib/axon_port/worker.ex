@@ -241,6 +241,22 @@ defmodule AxonPort.Worker do
   defp heir_pid(pid) when is_pid(pid), do: pid
   defp heir_pid(_none), do: nil
 
+  # Names the (restarted) heir in the table again and publishes the direct route;
+  # while there is no heir, tries again every 50 ms.
+  defp rearm_heir(state) do
+    case AxonPort.Worker.Heir.whereis() do
+      nil ->
+        Process.send_after(self(), :rearm_heir, 50)
+        state
+
+      heir ->
+        true = :ets.setopts(state.tab, {:heir, heir, nil})
+        AxonPort.Worker.Heir.watch(heir, self())
+        Direct.publish(self(), {state.port, state.tab, state.ctr, state.max_frame})
+        %{state | heir_mon: Process.monitor(heir)}
+    end
+  end
+
   defp handshake(port, opts) do
     {:os_pid, os_pid} = Port.info(port, :os_pid)
 
@@ -255,7 +271,16 @@ defmodule AxonPort.Worker do
     }
 
     # The heir inherits the table whenever this process dies; it watches for why.
-    if heir = heir_pid(:ets.info(state.tab, :heir)), do: AxonPort.Worker.Heir.watch(heir, self())
+    # We watch the heir in turn: a restarted heir must be named in the table again.
+    state =
+      case heir_pid(:ets.info(state.tab, :heir)) do
+        nil ->
+          state
+
+        heir ->
+          AxonPort.Worker.Heir.watch(heir, self())
+          %{state | heir_mon: Process.monitor(heir)}
+      end
 
     with {:ok, state} <- Launch.await_ready(state, Keyword.get(opts, :ready_timeout, 15_000)),
          {:ok, state} <- Launch.define_agents(state, opts) do
@@ -351,6 +376,17 @@ defmodule AxonPort.Worker do
       when is_map_key(tasks, mref) do
     {:noreply, Tools.done(mref, {:error, "tool crashed: #{inspect(reason)}", false}, state)}
   end
+
+  # The heir died (the application's supervisor restarts it). Until the table names
+  # the new one, nobody would answer our direct callers if this process died (the
+  # table would go with it): the direct route is withdrawn meanwhile, and callers
+  # take the GenServer path, whose calls exit with this process.
+  def handle_info({:DOWN, mref, :process, _pid, _reason}, %{heir_mon: mref} = state) do
+    Direct.unpublish(self())
+    {:noreply, rearm_heir(%{state | heir_mon: nil})}
+  end
+
+  def handle_info(:rearm_heir, %{heir_mon: nil} = state), do: {:noreply, rearm_heir(state)}
 
   # A stream consumer or run caller died: cancel what it was waiting for.
   def handle_info({:DOWN, mref, :process, _pid, _reason}, state) do

@@ -13,7 +13,8 @@ defmodule AxonPort.Worker.State do
   #     process after EOF; `pool_strategy` — the `AxonPort.Pool` strategy of the
   #     pool this worker serves (answered to other nodes' `pick/2`);
   #   * `tab`, `ctr` — the id table and counter of the direct path
-  #     (`AxonPort.Worker.Direct`): `id => {caller, mref}` or `id => :slow`.
+  #     (`AxonPort.Worker.Direct`): `id => {caller, mref}` or `id => :slow`;
+  #   * `heir_mon` — the monitor of the table's heir (`AxonPort.Worker.Heir`).
 
   alias AxonPort.Worker.Request
 
@@ -26,6 +27,7 @@ defmodule AxonPort.Worker.State do
     :pool_strategy,
     :tab,
     :ctr,
+    :heir_mon,
     pending: %{},
     refs: %{},
     tasks: %{},
@@ -42,6 +44,7 @@ defmodule AxonPort.Worker.State do
           pool_strategy: atom() | nil,
           tab: :ets.tid() | nil,
           ctr: :atomics.atomics_ref() | nil,
+          heir_mon: reference() | nil,
           pending: %{optional(integer()) => Request.t()},
           refs: %{optional(reference()) => integer()},
           tasks: %{optional(reference()) => {integer(), term()}},

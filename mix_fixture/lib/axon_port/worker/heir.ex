@@ -20,6 +20,11 @@ defmodule AxonPort.Worker.Heir do
   # the caller takes its own entry and answers itself). GenServer-path
   # reservations (`{id, :slow}`) are left alone: those callers' `GenServer.call`
   # exits with the worker.
+  #
+  # Each worker monitors this process in turn. If it dies, the application's
+  # supervisor restarts it, and every worker withdraws its direct route until
+  # it has named the new heir in its table (`:ets.setopts/2`) and asked it to
+  # watch it (`AxonPort.Worker`'s `rearm_heir`).
   use GenServer
 
   @closed :"$closed"

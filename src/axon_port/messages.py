@@ -62,6 +62,7 @@ ID_MIN, ID_MAX = -(2**63), 2**64 - 1
 #: ``timeout_ms`` and ``grace_ms`` are at most this (Erlang's largest timer, ~24.8 days).
 MAX_MS = 2**31 - 1
 _NAME_MAX = 255
+_MODEL_NAME_MAX = 1024
 
 
 class Kind(enum.Enum):
@@ -167,18 +168,16 @@ _CHECKS: dict[Kind, Callable[[Any], bool]] = {
     Kind.MAP: lambda value: isinstance(value, dict),
     # EncodedTerms: a list the codec kept encoded (``history``).
     Kind.LIST: lambda value: isinstance(value, (list, tuple, EncodedTerms)),
-    Kind.MAP_OR_NAME: lambda value: isinstance(value, dict) or _is_name(value),
+    # A model spec's name ("provider:model") may be longer than other names.
+    Kind.MAP_OR_NAME: lambda value: (
+        isinstance(value, dict) or (isinstance(value, str) and 0 < len(value) <= _MODEL_NAME_MAX)
+    ),
     # Each part's shape is checked by the agents layer, which names it by index.
     Kind.PROMPT: lambda value: isinstance(value, str | Mapping | list),
     Kind.TIMEOUT: lambda value: _int_in(value, 1, MAX_MS),
     Kind.GRACE: lambda value: _int_in(value, 0, MAX_MS),
     Kind.ID: lambda value: _int_in(value, ID_MIN, ID_MAX),
 }
-
-
-def _conforms(kind: Kind, value: Any) -> bool:
-    """Whether ``value`` (not ``None``) is of ``kind``."""
-    return _CHECKS[kind](value)
 
 
 def describe_value(value: Any) -> str:

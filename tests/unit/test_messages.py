@@ -103,3 +103,17 @@ def test_missing_and_unknown_fields_are_named_in_the_error() -> None:
         check_fields("call", {"op": "call", "id": 1})
     with pytest.raises(BadRequest, match="unknown field\\(s\\) colour"):
         check_fields("ping", {"op": "ping", "id": 1, Atom("colour"): 1})
+
+
+def test_a_model_named_by_a_string_may_be_longer_than_other_names() -> None:
+    """``model`` (a map or a "provider:model" name) takes names up to 1024 characters;
+    other names (``function``, ``agent``, ...) up to 255."""
+    run = {"op": "run", "id": 1, "prompt": "p"}
+    complete = {"op": "complete", "id": 1, "messages": "p"}
+    check_fields("run", {**run, "model": "m" * 1024})
+    check_fields("complete", {**complete, "model": "m" * 300})
+    for params in (run, complete):
+        with pytest.raises(BadRequest, match="model must be"):
+            check_fields(str(params["op"]), {**params, "model": "m" * 1025})
+    with pytest.raises(BadRequest, match="function must be"):
+        check_fields("call", {"op": "call", "id": 1, "function": "f" * 256})

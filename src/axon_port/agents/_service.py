@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
 from pydantic_ai import (
@@ -253,7 +253,7 @@ class AgentService:
             return agent_run.result
 
         child: _RunTask[AgentRunResult[Any]]
-        child = _RunTask(_outermost(execute()), loop=asyncio.get_running_loop())
+        child = _RunTask(execute(), loop=asyncio.get_running_loop())
         state.tasks.add(child)
         try:
             return await asyncio.shield(child)
@@ -353,7 +353,8 @@ class _RunTask(asyncio.Task[T]):
     """The task a run executes in, with a short repr. anyio formats the current task's
     repr into every cancel scope's reason, and pydantic-graph cancels several scopes a
     run; asyncio's repr formats the task's callbacks, the future it waits for (with its
-    own repr) and its coroutine's line number: ~37,000 instructions each, ~150,000 a run,
+    own repr) and its coroutine's line number (a walk of the code's line table, ~9,000
+    instructions for ``execute()`` alone): ~37,000 instructions each, ~150,000 a run,
     most of it code that runs nowhere else. This one names the state and the task."""
 
     def __repr__(self) -> str:
@@ -362,15 +363,6 @@ class _RunTask(asyncio.Task[T]):
         else:
             state = "cancelling" if self.cancelling() else "pending"
         return f"<Task {state} name={self.get_name()!r} (an axon_port run)>"
-
-
-async def _outermost(run: Awaitable[T]) -> T:
-    """The run task's outermost coroutine: kept tiny on purpose. anyio formats the
-    current task's repr into every cancel scope's reason (pydantic-graph cancels
-    several a run), and the repr looks up this frame's line number, a walk over its
-    code's line table up to where it is suspended: ~9,000 instructions each for
-    ``execute()``, ~100 for this."""
-    return await run
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -47,7 +47,7 @@ def _fds(text: str) -> tuple[int, int]:
     return a, b
 
 
-def _non_negative(text: str) -> int:
+def _spin_us(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME, metavar="BYTES")
     p.add_argument(
         "--idle-spin-us",
-        type=_non_negative,
+        type=_spin_us,
         default=DEFAULT_IDLE_SPIN_US,
         metavar="US",
         help="keep polling this long after going idle before blocking"

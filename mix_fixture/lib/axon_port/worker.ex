@@ -251,11 +251,21 @@ defmodule AxonPort.Worker do
 
       heir ->
         true = :ets.setopts(state.tab, {:heir, heir, nil})
-        AxonPort.Worker.Heir.watch(heir, self())
-        Direct.publish(self(), {state.port, state.tab, state.ctr, state.max_frame})
-        %{state | heir_mon: Process.monitor(heir)}
+        state = watch_heir(state, heir)
+        publish_route(state)
+        state
     end
   end
+
+  # The heir inherits the table whenever this process dies, and watches for why; we
+  # watch the heir in turn, as a restarted heir must be named in the table again.
+  defp watch_heir(state, heir) do
+    AxonPort.Worker.Heir.watch(heir, self())
+    %{state | heir_mon: Process.monitor(heir)}
+  end
+
+  defp publish_route(state),
+    do: Direct.publish(self(), {state.port, state.tab, state.ctr, state.max_frame})
 
   defp handshake(port, opts) do
     {:os_pid, os_pid} = Port.info(port, :os_pid)
@@ -270,23 +280,16 @@ defmodule AxonPort.Worker do
       ctr: :atomics.new(1, [])
     }
 
-    # The heir inherits the table whenever this process dies; it watches for why.
-    # We watch the heir in turn: a restarted heir must be named in the table again.
     state =
       case heir_pid(:ets.info(state.tab, :heir)) do
-        nil ->
-          state
-
-        heir ->
-          AxonPort.Worker.Heir.watch(heir, self())
-          %{state | heir_mon: Process.monitor(heir)}
+        nil -> state
+        heir -> watch_heir(state, heir)
       end
 
     with {:ok, state} <- Launch.await_ready(state, Keyword.get(opts, :ready_timeout, 15_000)),
          {:ok, state} <- Launch.define_agents(state, opts) do
       # The direct path needs the heir to answer its callers if this process dies.
-      if heir_pid(:ets.info(state.tab, :heir)),
-        do: Direct.publish(self(), {state.port, state.tab, state.ctr, state.max_frame})
+      if state.heir_mon, do: publish_route(state)
 
       if pool = opts[:pool], do: :pg.join(AxonPort.PG, {AxonPort.Pool, pool}, self())
       {:ok, state}

@@ -315,9 +315,9 @@ class FdTransport:
 
     def _start_spin(self) -> None:
         """The reply that left the worker idle is out: spin (see the module's docs),
-        unless the client shares this CPU. The first yield comes at once, so a client
-        on this CPU runs as soon as if the loop had blocked, and a yield that took long
-        says someone else needed the CPU: then nothing spins until the next reply."""
+        unless a first ``sched_yield`` right away shows that another process needed
+        this CPU (it took long): then nothing spins until the next reply. (Pinned to
+        the client's one CPU the spin is off from the start: ``__main__``.)"""
         self._spin_until = time.monotonic() + self.idle_spin
         if self._spinning or not self._loop_reader:
             return

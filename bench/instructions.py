@@ -53,7 +53,10 @@ def _worker(runs: int, history: int, out: Path) -> None:
         from inproc import salted_wire_history
 
         extra["history"] = asyncio.run(salted_wire_history(history, "instr"))
+    # No idle spin: its polling while this driver prepares the next request is not
+    # the worker's work per run (and under valgrind its length would vary).
     argv = [*_callgrind(out), PY, "-m", "axon_port", "--module", "bench_models", "--no-warm"]
+    argv += ["--idle-spin-us", "0"]
     with Proc(argv) as p:
         ready = codec.decode(p.recv_payload())
         assert str(ready["type"]) == "ready", ready
@@ -109,6 +112,9 @@ def main() -> int:
     if shutil.which("valgrind") is None:
         print("instructions.py needs valgrind (apt-get install valgrind)", file=sys.stderr)
         return 2
+    # Hash randomisation changes dict and set layouts, and the counts with them by up to
+    # ~80,000 instructions a run between processes: one seed for every process.
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     k1, k2 = (int(x) for x in args.runs.split(","))
     if not 0 < k1 < k2:
         ap.error("--runs K1,K2 with 0 < K1 < K2")

@@ -31,14 +31,21 @@ async def main(args: argparse.Namespace) -> None:
     gc.collect()
     gc.freeze()
     gaps = [int(g) for g in args.gaps.split(",")]
-    modes = [("none", 0.0)] + [(f"sleep {g} us", g / 1e6) for g in gaps]
+    modes: list[tuple[str, float | complex]] = [("none", 0.0)] + [(f"sleep {g} us", g / 1e6) for g in gaps]
     modes += [(f"spin {g} us", -g / 1e6) for g in gaps]
+    modes += [(f"yield {g} us", complex(0, g / 1e6)) for g in gaps]
     cpu: dict[str, list[float]] = {name: [] for name, _ in modes}
     for _ in range(args.rounds):
         for name, gap in modes:
             total = 0.0
             for _ in range(args.runs):
-                if gap > 0:
+                if isinstance(gap, complex):
+                    # the worker's idle spin: a syscall per turn (sched_yield; the
+                    # loop's own epoll_wait(0) is a second one there)
+                    end = time.perf_counter() + gap.imag
+                    while time.perf_counter() < end:
+                        os.sched_yield()
+                elif gap > 0:
                     time.sleep(gap)
                 elif gap < 0:
                     end = time.perf_counter() - gap

@@ -38,6 +38,16 @@ from axon_port._framing import FrameDecoder
 from axon_port.worker import Worker, WorkerConfig
 
 
+_TYPE_KEY = b"\x83t"  # map, then (after the arity) the atom `type`
+
+
+def _kind(payload: bytes) -> bytes | None:
+    """The `type` atom of an ETF frame whose first key is `type`, else None."""
+    if payload[:2] != _TYPE_KEY or payload[6:11] != b"\x04type" or payload[11] != 119:
+        return None
+    return payload[13 : 13 + payload[12]]
+
+
 class _Driver:
     """Feeds request payloads to a Worker and waits for each one's terminal frame."""
 
@@ -49,12 +59,20 @@ class _Driver:
         self.chunks = 0
 
     def _write(self, data: bytes) -> None:
+        # The driver is not the worker: a frame's type is read from its first bytes
+        # (the worker's ETF encoder writes `type` first) and only frames other than
+        # chunks and results are decoded (~4 us a result frame, which would count
+        # as the worker's).
         for payload in self._decoder.feed(data):
-            frame = self.codec.decode(payload)
-            if frame.get("type") == "chunk":
+            kind = _kind(payload)
+            if kind == b"chunk":
                 self.chunks += 1
-            elif frame.get("type") in ("result", "error") and self._waiting is not None:
-                self._waiting.set_result(frame)
+            elif kind == b"result" and self._waiting is not None:
+                self._waiting.set_result({"type": "result"})
+            elif self._waiting is not None:
+                frame = self.codec.decode(payload)
+                if frame.get("type") in ("result", "error"):
+                    self._waiting.set_result(frame)
 
     async def request(self, payload: bytes) -> dict[str, Any]:
         self._waiting = asyncio.get_running_loop().create_future()

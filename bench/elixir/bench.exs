@@ -131,7 +131,12 @@ defmodule Bench do
         {"AxonPort.Worker", fn -> with_worker(1, fn w -> timed_seq(w, n) end) end},
         {"AxonPort.Worker, --idle-spin-us 0",
          fn -> with_worker(1, fn w -> timed_seq(w, n) end, args: ["--idle-spin-us", "0"]) end},
-        {"AxonPort.Pool (1 worker)", fn -> with_pool(1, 1, fn p -> timed_seq(p, n) end) end}
+        {"AxonPort.Pool (1 worker)", fn -> with_pool(1, 1, fn p -> timed_seq(p, n) end) end},
+        {"bare Port (no client)", fn -> bare_port_seq(1, n) end},
+        # From the bare Port measurement just before, in the same round: the BEAM's
+        # time from a result's arrival to the next request's port_command (decoding
+        # the result, encoding the next request), the median over its runs.
+        {"  of which BEAM turn-around", fn -> Process.delete(:bench_turnaround) end}
       ])
 
     report(rows, "in-process tuned", :time, "<= 1.05x tuned")
@@ -144,6 +149,54 @@ defmodule Bench do
     for _ <- 1..n, do: run!(target, "cpu")
     (now() - t0) / n
   end
+
+  # The floor of any Elixir client: the measuring process owns a Port to the same
+  # worker and sends the frame `AxonPort.run/4` sends, then waits for and decodes its
+  # `result` frame (AxonPort.Protocol.decode, as the worker does). No GenServer, no
+  # ETS, no monitor, no telemetry: what is left of the gap to in-process is the
+  # worker's and the pipe's.
+  defp bare_port_seq(cpu, n) do
+    {:ok, port} = AxonPort.Worker.Launch.open(launcher(cpu), worker_opts(cpu))
+    {payload, _meta} = AxonPort.Requests.run("cpu", "hi", [], false)
+
+    receive do
+      {^port, {:data, _ready}} -> :ok
+    after
+      30_000 -> raise "bare worker never sent ready"
+    end
+
+    bare_run(port, payload, 1)
+    t0 = System.monotonic_time()
+
+    {t1, gaps} =
+      Enum.reduce(2..(n + 1), {t0, []}, fn id, {arrived, gaps} ->
+        {sent, got} = bare_run(port, payload, id)
+        {got, [sent - arrived | gaps]}
+      end)
+
+    Port.close(port)
+    # The first gap is the loop's start, not a turn-around.
+    Process.put(:bench_turnaround, gaps |> Enum.drop(-1) |> Enum.sort() |> median() |> secs())
+    secs(t1 - t0) / n
+  end
+
+  # {when the request was handed to the port, when its result arrived} (native units).
+  defp bare_run(port, payload, id) do
+    frame = AxonPort.Worker.encode(Map.put(payload, :id, id))
+    sent = System.monotonic_time()
+    true = Port.command(port, frame)
+
+    receive do
+      {^port, {:data, bin}} ->
+        got = System.monotonic_time()
+        {:ok, %{type: :result, id: ^id, output: "done"}} = AxonPort.Protocol.decode(bin)
+        {sent, got}
+    after
+      30_000 -> raise "bare worker: no result for run #{id}"
+    end
+  end
+
+  defp secs(native), do: native / System.convert_time_unit(1, :second, :native)
 
   def concurrent(rounds, n) do
     header("#{n} concurrent 'sleepy' runs (100 ms model latency); wall time")

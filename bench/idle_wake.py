@@ -3,7 +3,8 @@ with nothing, a sleep or a spin of the same length before each one, interleaved.
 
 A worker that blocks while its client prepares the next request (a sleep here) wakes
 on a CPU that may have been halted and its caches handed to others; one that polls
-meanwhile (a spin) does not. This measures that effect without any port, pipe or BEAM:
+meanwhile (a spin) does not. ``spin`` polls the clock only, ``yield`` calls ``sched_yield``
+each turn as the worker's idle spin does. This measures that effect without any port, pipe or BEAM:
 the CPU time of the runs alone (the gaps are not counted), uvloop and the worker's GC
 settings, as ``inproc.py --tuned``. It is why the worker has ``--idle-spin-us``.
 
@@ -31,26 +32,24 @@ async def main(args: argparse.Namespace) -> None:
     gc.collect()
     gc.freeze()
     gaps = [int(g) for g in args.gaps.split(",")]
-    modes: list[tuple[str, float | complex]] = [("none", 0.0)] + [(f"sleep {g} us", g / 1e6) for g in gaps]
-    modes += [(f"spin {g} us", -g / 1e6) for g in gaps]
-    modes += [(f"yield {g} us", complex(0, g / 1e6)) for g in gaps]
-    cpu: dict[str, list[float]] = {name: [] for name, _ in modes}
+    # (name, how the gap is spent, its length in seconds)
+    modes = [("none", "none", 0.0)]
+    for how in ("sleep", "spin", "yield"):
+        modes += [(f"{how} {g} us", how, g / 1e6) for g in gaps]
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in modes}
     for _ in range(args.rounds):
-        for name, gap in modes:
+        for name, how, gap in modes:
             total = 0.0
             for _ in range(args.runs):
-                if isinstance(gap, complex):
-                    # the worker's idle spin: a syscall per turn (sched_yield; the
-                    # loop's own epoll_wait(0) is a second one there)
-                    end = time.perf_counter() + gap.imag
-                    while time.perf_counter() < end:
-                        os.sched_yield()
-                elif gap > 0:
+                if how == "sleep":
                     time.sleep(gap)
-                elif gap < 0:
-                    end = time.perf_counter() - gap
+                elif how != "none":
+                    end = time.perf_counter() + gap
                     while time.perf_counter() < end:
-                        pass
+                        if how == "yield":
+                            # the worker's idle spin: a syscall per turn (sched_yield;
+                            # the loop's own epoll_wait(0) is a second one there)
+                            os.sched_yield()
                 t0 = time.thread_time()
                 await agent.run("hi")
                 total += time.thread_time() - t0

@@ -9,10 +9,17 @@ is built with a ``write`` that collects frames, and each run is one request payl
 handed to its dispatcher, awaited until its ``result`` frame is written.
 
     python bench/run_overhead.py [--runs 100] [--rounds 40] [--history 0] [--stream] [--profile]
+                                 [--layers]
 
 Prints per-run medians [min-max] for in-process and through the worker, and the
 difference (the worker's CPU per run; target <= 0.1 ms). ``--profile`` runs the
 worker path under cProfile instead and prints the top functions by own time.
+``--layers`` splits the difference, interleaved the same way: pydantic-ai driven as the
+worker drives it (``iter()`` node by node), plus the result's serialisation, the
+worker's run handler (``AgentService.run``: request parameters, run bookkeeping,
+cancellation, the child task), plus encoding the result frame, run in a task of its
+own as the dispatcher runs it, plus decoding the request, and the whole path (which
+adds the dispatcher's checks and bookkeeping and the framing).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import pstats
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -34,9 +42,10 @@ import bench_models
 from inproc import salted_wire_history, stream_one
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 
+from axon_port._context import RequestContext
 from axon_port._framing import FrameDecoder
+from axon_port.agents._messages import dump_messages, dump_usage
 from axon_port.worker import Worker, WorkerConfig
-
 
 _TYPE_KEY = b"\x83t"  # map, then (after the arity) the atom `type`
 
@@ -117,6 +126,10 @@ async def main(args: argparse.Namespace) -> None:
     gc.collect()
     gc.freeze()
 
+    if args.layers:
+        await layers(args, driver, agent, payloads)
+        return
+
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -148,6 +161,62 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  {'min - min':12} {floor:8.1f} us   (the quietest round of each)")
 
 
+async def layers(
+    args: argparse.Namespace, driver: _Driver, agent: Any, payloads: list[bytes]
+) -> None:
+    """The worker's cost per run split into layers, each adding one part of its path."""
+    from pydantic_graph import End
+
+    service = driver.worker._agents  # loaded by the warm-up runs
+    params = {"op": "run", "agent": "cpu", "prompt": "hi"}
+    codec = driver.codec
+
+    async def driven(dump: bool) -> Any:
+        async with agent.iter("hi") as run:
+            node = run.next_node
+            while not isinstance(node, End) and run.result is None:
+                node = await run.next(node)
+        result = run.result
+        if dump:
+            return dump_usage(result.usage), dump_messages(result.new_messages())
+        return result
+
+    async def handler(i: int, encode: bool) -> Any:
+        fields = await service.run(RequestContext(driver.worker.dispatcher, "run", i + 1, params))
+        return codec.encode_frame({"type": "result", "id": i + 1, **fields}) if encode else fields
+
+    async def decoded(i: int) -> Any:
+        codec.decode(payloads[i])
+        return await asyncio.ensure_future(handler(i, True))
+
+    cases: dict[str, Callable[[int], Awaitable[Any]]] = {
+        "agent.run (in-process)": lambda i: agent.run("hi"),
+        "iter() node by node": lambda i: driven(False),
+        "  + dump messages, usage": lambda i: driven(True),
+        "AgentService.run": lambda i: handler(i, False),
+        "  + encode result frame": lambda i: handler(i, True),
+        "  + in a task of its own": lambda i: asyncio.ensure_future(handler(i, True)),
+        "  + decode request": lambda i: decoded(i),
+        "worker (whole path)": lambda i: driver.request(payloads[i]),
+    }
+    for fn in cases.values():
+        for i in range(20):
+            await fn(i % len(payloads))
+    gc.collect()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.rounds):
+        for name, fn in cases.items():
+            t0 = time.process_time()
+            for i in range(args.runs):
+                await fn(i)
+            times[name].append((time.process_time() - t0) / args.runs * 1e6)
+    base = statistics.median(times["agent.run (in-process)"])
+    print(f"CPU per run by layer, {args.runs} x {args.rounds} rounds interleaved:")
+    for name, xs in times.items():
+        med = statistics.median(xs)
+        print(f"  {name:26} {med:8.1f} us [{min(xs):.1f}-{max(xs):.1f}]  {med / base:.3f}x")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=100)
@@ -155,9 +224,12 @@ if __name__ == "__main__":
     ap.add_argument("--history", type=int, default=0)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--stream", action="store_true", help="streamed runs (100 deltas each)")
+    ap.add_argument("--layers", action="store_true", help="split the worker's cost by layer")
     import uvloop
 
     parsed = ap.parse_args()
     if parsed.stream and parsed.history:
         ap.error("--stream measures runs without history")
+    if parsed.layers and (parsed.stream or parsed.history):
+        ap.error("--layers measures plain runs without history")
     uvloop.run(main(parsed))

@@ -33,7 +33,8 @@ def test_quick_bench_runs_and_renders_tables(tmp_path: Path) -> None:
     assert "AxonPort.Worker" in proc.stdout
     data = json.loads(out.read_text())
     names = {r["name"] for rows in data["results"].values() for r in rows}
-    assert {"in-process tuned", "AxonPort.Worker", "L=100 worker, cache hit"} <= names
+    assert {"in-process tuned", "AxonPort.Worker", "bare Port (no client)",
+            "  of which BEAM turn-around", "L=100 worker, cache hit"} <= names  # fmt: skip
     for rows in data["results"].values():
         for r in rows:
             assert r["min"] <= r["median"] <= r["max"] and r["median"] > 0

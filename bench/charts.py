@@ -5,8 +5,8 @@
 Writes PNGs next to the docs page (``docs/performance/*.png``) and replaces the
 part of the page between ``<!-- bench:begin -->`` and ``<!-- bench:end -->`` with
 the tables of that run (medians [min-max] and ratios to the in-run baselines).
-Latency vs raw echo comes from ``bench/port_latency.exs`` (the client hop bench),
-not from this JSON.
+The ``calls`` section (latency vs raw echo, the client hop) is
+``bench/port_latency.exs``'s figures, run by the bench and kept in the same JSON.
 """
 
 from __future__ import annotations
@@ -82,7 +82,57 @@ def tables(data: dict[str, Any]) -> str:
             )
             k += 1
         lines.append("")
+    lines += call_tables(res.get("calls"))
     return "\n".join(lines)
+
+
+def call_tables(calls: dict[str, Any] | None) -> list[str]:
+    """The ``calls`` section's tables: round trips vs raw echo, the client hop, 64 callers."""
+    if not calls:
+        return []
+    lines: list[str] = []
+    if calls.get("round_trips"):
+        lines += [
+            "**Port round trips** (sequential, `:nouse_stdio`, p50 / p99)",
+            "",
+            "| placement | op | raw echo | worker | worker x raw (p50) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for sec in calls["round_trips"]:
+            by = {(r["mode"], r["op"], r["process"]): r for r in sec["rows"]}
+            for op in ("ping", "call"):
+                raw, w = by[("nouse_stdio", op, "raw")], by[("nouse_stdio", op, "worker")]
+                lines.append(
+                    f"| {sec['placement']} | {op} | {raw['p50_us']:.1f} / {raw['p99_us']:.1f} µs "
+                    f"| {w['p50_us']:.1f} / {w['p99_us']:.1f} µs | {w['x_raw']:.2f} |"
+                )
+        lines.append("")
+    if calls.get("client_hop"):
+        lines += [
+            "**The client hop** (`call add(1, 2)`, p50 / p99, interleaved)",
+            "",
+            "| placement | bare Port | relay floor | `AxonPort.call` | GenServer path |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for sec in calls["client_hop"]:
+            cells = [f"{r['p50_us']:.1f} / {r['p99_us']:.1f} µs ({r['x_bare']:.2f}x)"
+                     for r in sec["rows"]]  # fmt: skip
+            lines.append(f"| {sec['placement']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if calls.get("callers"):
+        lines += [
+            "**64 concurrent callers** (`call add(1, 2)` through one router process)",
+            "",
+            "| placement | raw echo | worker | worker x raw |",
+            "| --- | --- | --- | --- |",
+        ]
+        for r in calls["callers"]:
+            lines.append(
+                f"| {r['placement']} | {r['raw']:,.0f}/s | {r['worker']:,.0f}/s "
+                f"| {r['worker'] / r['raw']:.2f} |"
+            )
+        lines.append("")
+    return lines
 
 
 def charts(data: dict[str, Any], outdir: Path) -> list[str]:
@@ -175,6 +225,46 @@ def charts(data: dict[str, Any], outdir: Path) -> list[str]:
         fig.savefig(outdir / "pool.png", dpi=110)
         plt.close(fig)
         written.append("pool.png")
+    calls = res.get("calls") or {}
+    if calls.get("round_trips") and calls.get("client_hop"):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+        placements = [sec["placement"] for sec in calls["round_trips"]]
+        series = [("raw echo", "ping", "raw"), ("worker", "ping", "worker"),
+                  ("raw echo", "call", "raw"), ("worker", "call", "worker")]  # fmt: skip
+        width = 0.8 / len(series)
+        for i, (who, op, process) in enumerate(series):
+            p50s = []
+            for sec in calls["round_trips"]:
+                by = {(r["mode"], r["op"], r["process"]): r for r in sec["rows"]}
+                p50s.append(by[("nouse_stdio", op, process)]["p50_us"])
+            xs = [j + (i - 1.5) * width for j in range(len(placements))]
+            left.bar(xs, p50s, width, label=f"{op}, {who}")
+        left.set_xticks(range(len(placements)), placements)
+        left.set_ylabel("p50 µs (lower is better)")
+        left.set_title("Port round trips vs raw echo")
+        left.legend(fontsize=8)
+        names = [r["name"] for r in calls["client_hop"][0]["rows"]]
+        width = 0.8 / len(names)
+        for i, name in enumerate(names):
+            xs, ys = [], []
+            for j, sec in enumerate(calls["client_hop"]):
+                row = next(r for r in sec["rows"] if r["name"] == name)
+                xs.append(j + (i - (len(names) - 1) / 2) * width)
+                ys.append(row["x_bare"])
+            right.bar(xs, ys, width, label=name)
+        right.axhline(1.15, color="k", lw=0.8, ls="--", label="target 1.15x")
+        right.set_xticks(range(len(calls["client_hop"])),
+                         [sec["placement"] for sec in calls["client_hop"]])  # fmt: skip
+        right.set_ylabel("p50 x bare Port")
+        right.set_ylim(
+            0, max(1.6, *(r["x_bare"] * 1.1 for s in calls["client_hop"] for r in s["rows"]))
+        )
+        right.set_title("call add(1, 2): the client hop")
+        right.legend(fontsize=8, ncol=3, loc="upper center")
+        fig.tight_layout()
+        fig.savefig(outdir / "latency.png", dpi=110)
+        plt.close(fig)
+        written.append("latency.png")
     return written
 
 

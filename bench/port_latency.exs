@@ -1,6 +1,7 @@
 # Elixir-driven latency benchmark: Port.open on the raw echo baseline and on the worker.
 #
 #   elixir bench/port_latency.exs [--n 3000] [--calls 20000] [--python .venv/bin/python]
+#                                 [--only-client] [--terms FILE]
 #
 # For each placement the script pins the BEAM itself (taskset -a -p) and sets
 # schedulers_online, and spawns the child through `taskset -c CPU`:
@@ -9,7 +10,9 @@
 #   two-cores : BEAM on cpus 0-1 (2 schedulers), child unpinned (64-caller throughput only)
 # Processes: raw echo (bench/baselines.py raw) and the worker (ETF, --module
 # fixture_functions), each with :nouse_stdio (--fds 3,4) and with stdio. Every figure is
-# also printed as a ratio to the raw echo in the same placement and mode.
+# also printed as a ratio to the raw echo in the same placement and mode. `--terms FILE`
+# also writes the figures as an Erlang term (:erlang.term_to_binary) for
+# bench/elixir/bench.exs's `calls` section, which puts them in its JSON for the charts.
 
 defmodule Bench do
   @root Path.expand("..", __DIR__)
@@ -18,11 +21,13 @@ defmodule Bench do
     {o, _, _} =
       # `mix run bench/port_latency.exs -- --only-client` leaves the "--" in argv.
       OptionParser.parse(Enum.drop_while(System.argv(), &(&1 == "--")),
-        strict: [n: :integer, calls: :integer, python: :string, only_client: :boolean]
+        strict: [n: :integer, calls: :integer, python: :string, only_client: :boolean,
+                 terms: :string]
       )
 
     %{
       only_client: o[:only_client] || false,
+      terms: o[:terms],
       n: o[:n] || 3000,
       calls: o[:calls] || 20000,
       python: Path.expand(o[:python] || Path.join(@root, ".venv/bin/python"))
@@ -248,6 +253,14 @@ defmodule Bench do
     table("#{placement}: sequential round trips, Elixir Port (#{div(o.n, 3) * 3} per row)",
       ["mode", "op", "process", "p50", "p99", "p50 x raw", "target"], rows)
 
+    data =
+      for mode <- [:nouse_stdio, :stdio], op <- [:ping, :call], kind <- [:raw, :worker] do
+        s = stats[{{kind, mode}, op}]
+
+        %{mode: mode, op: op, process: kind, p50_us: s.p50 / 1000, p99_us: s.p99 / 1000,
+          x_raw: s.p50 / stats[{{:raw, mode}, op}].p50}
+      end
+
     thr =
       for {{kind, mode}, port} <- procs, mode == :nouse_stdio do
         {kind, callers(port, o.calls)}
@@ -256,7 +269,7 @@ defmodule Bench do
 
     Enum.each(procs, fn {_, p} -> close(p) end)
     raw_seq = 1.0e9 / stats[{{:raw, :nouse_stdio}, :call}].mean
-    {thr, raw_seq}
+    {thr, raw_seq, data}
   end
 
   def two_cores(o) do
@@ -409,25 +422,38 @@ defmodule Bench do
          "p50 <= 1.15x bare: #{verdict(ap50 / bp50 <= 1.15)}"],
         ["through the GenServer (GenServer.call)", us(gp50), us(gp99), f2(gp50 / bp50), ""]
       ])
+
+    rows =
+      for {name, p50, p99} <- [
+            {"bare Port", bp50, bp99},
+            {"relay floor", rp50, rp99},
+            {"AxonPort.call", ap50, ap99},
+            {"GenServer path", gp50, gp99}
+          ],
+          do: %{name: name, p50_us: p50 / 1000, p99_us: p99 / 1000, x_bare: p50 / bp50}
+
+    %{placement: placement, calls: per * 3, rows: rows}
   end
 
   def main do
     o = opts()
     IO.puts("# port_latency: OTP #{System.otp_release()}, Elixir #{System.version()}, #{:erlang.system_info(:logical_processors)} cpus")
 
-    if client_available?() do
-      client_hop("same-core", "0", "0", o)
-      client_hop("cross-core", "0", "1", o)
-    else
-      IO.puts("(compiled client not found: skipping AxonPort.call vs bare Port)")
-    end
+    hops =
+      if client_available?() do
+        [client_hop("same-core", "0", "0", o), client_hop("cross-core", "0", "1", o)]
+      else
+        IO.puts("(compiled client not found: skipping AxonPort.call vs bare Port)")
+        []
+      end
 
-    unless o.only_client, do: main_ports(o)
+    ports = if o.only_client, do: %{}, else: main_ports(o)
+    if o.terms, do: File.write!(o.terms, :erlang.term_to_binary(Map.put(ports, :client_hop, hops)))
   end
 
   def main_ports(o) do
-    {same, same_seq} = latency("same-core", "0", "0", o)
-    {cross, cross_seq} = latency("cross-core", "0", "1", o)
+    {same, same_seq, same_rows} = latency("same-core", "0", "0", o)
+    {cross, cross_seq, cross_rows} = latency("cross-core", "0", "1", o)
     two = two_cores(o)
 
     # ErlPort reference (TARGETS.md): 38k calls/s on one core, 73k across two, when the
@@ -446,6 +472,18 @@ defmodule Bench do
         row.("cross-core", cross, "> #{round(cross_t)}/s (73k x #{round(cross_seq)}/18.7k): #{verdict(cross.worker > cross_t)}"),
         row.("two-cores, unpinned child", two, "")
       ])
+
+    callers =
+      for {placement, thr} <- [{"same-core", same}, {"cross-core", cross}, {"two-cores", two}],
+          do: %{placement: placement, raw: thr.raw, worker: thr.worker}
+
+    %{
+      round_trips: [
+        %{placement: "same-core", rows: same_rows},
+        %{placement: "cross-core", rows: cross_rows}
+      ],
+      callers: callers
+    }
   end
 end
 

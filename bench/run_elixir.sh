@@ -3,7 +3,7 @@
 # `bench` extra for the charts), compiles the client, runs bench/elixir/bench.exs
 # (JSON to bench/results/elixir.json) and renders docs/performance/*.png plus the
 # tables in docs/performance.md with bench/charts.py.
-#   bench/run_elixir.sh [--quick] [--rounds R] [--only seq,concurrent,history,streams,pool]
+#   bench/run_elixir.sh [--quick] [--rounds R] [--only seq,concurrent,history,streams,pool,calls]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup >/dev/null

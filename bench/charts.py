@@ -88,50 +88,34 @@ def tables(data: dict[str, Any]) -> str:
 
 def call_tables(calls: dict[str, Any] | None) -> list[str]:
     """The ``calls`` section's tables: round trips vs raw echo, the client hop, 64 callers."""
-    if not calls:
-        return []
+    calls = calls or {}
+
+    def us(r: dict[str, Any]) -> str:
+        return f"{r['p50_us']:.1f} / {r['p99_us']:.1f} µs"
+
+    trips = []
+    for sec in calls.get("round_trips", []):
+        by = {(r["mode"], r["op"], r["process"]): r for r in sec["rows"]}
+        for op in ("ping", "call"):
+            raw, w = by[("nouse_stdio", op, "raw")], by[("nouse_stdio", op, "worker")]
+            trips.append([sec["placement"], op, us(raw), us(w), f"{w['x_raw']:.2f}"])
+    hops = [[sec["placement"], *(f"{us(r)} ({r['x_bare']:.2f}x)" for r in sec["rows"])]
+            for sec in calls.get("client_hop", [])]  # fmt: skip
+    callers = [[r["placement"], f"{r['raw']:,.0f}/s", f"{r['worker']:,.0f}/s",
+                f"{r['worker'] / r['raw']:.2f}"] for r in calls.get("callers", [])]  # fmt: skip
+    tables = [
+        ("**Port round trips** (sequential, `:nouse_stdio`, p50 / p99)",
+         ["placement", "op", "raw echo", "worker", "worker x raw (p50)"], trips),
+        ("**The client hop** (`call add(1, 2)`, p50 / p99, interleaved)",
+         ["placement", "bare Port", "relay floor", "`AxonPort.call`", "GenServer path"], hops),
+        ("**64 concurrent callers** (`call add(1, 2)` through one router process)",
+         ["placement", "raw echo", "worker", "worker x raw"], callers),
+    ]  # fmt: skip
     lines: list[str] = []
-    if calls.get("round_trips"):
-        lines += [
-            "**Port round trips** (sequential, `:nouse_stdio`, p50 / p99)",
-            "",
-            "| placement | op | raw echo | worker | worker x raw (p50) |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for sec in calls["round_trips"]:
-            by = {(r["mode"], r["op"], r["process"]): r for r in sec["rows"]}
-            for op in ("ping", "call"):
-                raw, w = by[("nouse_stdio", op, "raw")], by[("nouse_stdio", op, "worker")]
-                lines.append(
-                    f"| {sec['placement']} | {op} | {raw['p50_us']:.1f} / {raw['p99_us']:.1f} µs "
-                    f"| {w['p50_us']:.1f} / {w['p99_us']:.1f} µs | {w['x_raw']:.2f} |"
-                )
-        lines.append("")
-    if calls.get("client_hop"):
-        lines += [
-            "**The client hop** (`call add(1, 2)`, p50 / p99, interleaved)",
-            "",
-            "| placement | bare Port | relay floor | `AxonPort.call` | GenServer path |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for sec in calls["client_hop"]:
-            cells = [f"{r['p50_us']:.1f} / {r['p99_us']:.1f} µs ({r['x_bare']:.2f}x)"
-                     for r in sec["rows"]]  # fmt: skip
-            lines.append(f"| {sec['placement']} | " + " | ".join(cells) + " |")
-        lines.append("")
-    if calls.get("callers"):
-        lines += [
-            "**64 concurrent callers** (`call add(1, 2)` through one router process)",
-            "",
-            "| placement | raw echo | worker | worker x raw |",
-            "| --- | --- | --- | --- |",
-        ]
-        for r in calls["callers"]:
-            lines.append(
-                f"| {r['placement']} | {r['raw']:,.0f}/s | {r['worker']:,.0f}/s "
-                f"| {r['worker'] / r['raw']:.2f} |"
-            )
-        lines.append("")
+    for title, columns, cells in tables:
+        if cells:
+            lines += [title, "", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+            lines += ["| " + " | ".join(row) + " |" for row in cells] + [""]
     return lines
 
 

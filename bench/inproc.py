@@ -6,7 +6,10 @@ ones the worker loads (``bench_models``), so both sides run identical code.
 
     python bench/inproc.py MODE --n N [--tuned] [--history L] [--concurrency C]
 
-MODE: ``seq`` (N sequential ``cpu`` runs), ``concurrent`` (N ``sleepy`` runs at once),
+MODE: ``seq`` (N sequential ``cpu`` runs), ``serve`` (long-lived: warm up with N ``cpu``
+runs, then answer each stdin line ``seq K`` with K sequential ``cpu`` runs and one JSON
+line, until EOF; the bench interleaves short batches against long-lived workers),
+``concurrent`` (N ``sleepy`` runs at once),
 ``stream`` (N concurrent ``streamer`` runs, counting text deltas), ``history``
 (N sequential ``cpu`` runs, each with the same L validated history messages, as an
 in-process caller keeps them). ``--tuned``: uvloop and the worker's GC settings
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import gc
 import json
+import sys
 import time
 from typing import Any
 
@@ -88,7 +92,27 @@ async def streams(n: int) -> int:
     return sum(await asyncio.gather(*(stream_one() for _ in range(n))))
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
+async def serve(warm: int, tuned: bool) -> None:
+    """``seq K`` per stdin line, one JSON line each, after ``warm`` warm-up runs."""
+    await seq(warm, None)
+    if tuned:
+        gc.collect()
+        gc.freeze()
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        cmd, _, count = line.partition(" ")
+        if cmd != "seq":
+            raise SystemExit(f"serve: unknown command {line!r}")
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await seq(int(count), None)
+        secs, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        print(json.dumps({"secs": secs, "cpu": cpu}), flush=True)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.mode == "serve":
+        await serve(args.n, args.tuned)
+        return None
     # Warm both agents' first-run paths, as the worker's warm-up and the bench's
     # own warm-up runs do.
     await AGENTS["cpu"].run("hi")
@@ -124,4 +148,5 @@ if __name__ == "__main__":
         out = uvloop.run(main(a))
     else:
         out = asyncio.run(main(a))
-    print(json.dumps(out))
+    if out is not None:
+        print(json.dumps(out))

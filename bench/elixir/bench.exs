@@ -126,28 +126,83 @@ defmodule Bench do
 
   # -- sections ------------------------------------------------------------------------
 
+  # Every row is a long-lived process, warmed with 50 runs, measured in short batches
+  # interleaved round by round (5 per requested round), so a drift of the machine
+  # within the section reaches every row alike.
   def seq(rounds, n) do
+    batches = rounds * 5
+    per = max(div(n, 5), 10)
+
     header(
-      "sequential 'cpu' runs (FunctionModel answers at once), #{n} per measurement; per-run time"
+      "sequential 'cpu' runs (FunctionModel answers at once): #{batches} interleaved " <>
+        "batches of #{per} runs, long-lived processes; per-run time"
     )
 
-    rows =
-      measure(rounds, [
-        {"in-process default", fn -> inproc("seq", ["--n", "#{n}"])["secs"] / n end},
-        {"in-process tuned", fn -> inproc("seq", ["--n", "#{n}", "--tuned"])["secs"] / n end},
-        {"AxonPort.Worker", fn -> with_worker(1, fn w -> timed_seq(w, n) end) end},
-        {"AxonPort.Worker, --idle-spin-us 0",
-         fn -> with_worker(1, fn w -> timed_seq(w, n) end, args: ["--idle-spin-us", "0"]) end},
-        {"AxonPort.Pool (1 worker)", fn -> with_pool(1, 1, fn p -> timed_seq(p, n) end) end},
-        {"bare Port (no client)", fn -> bare_port_seq(1, n) end},
-        # From the bare Port measurement just before, in the same round: the BEAM's
-        # time from a result's arrival to the next request's port_command (decoding
-        # the result, encoding the next request), the median over its runs.
-        {"  of which BEAM turn-around", fn -> Process.delete(:bench_turnaround) end}
+    default = serve_inproc(1, [])
+    tuned = serve_inproc(1, ["--tuned"])
+    {:ok, w} = AxonPort.Worker.start_link(worker_opts(1))
+    {:ok, w0} = AxonPort.Worker.start_link(worker_opts(1) ++ [idle_spin_us: 0])
+    {pool, sup} = start_pool(1, 1)
+    bare = open_bare(1)
+
+    try do
+      for target <- [w, w0, pool], _ <- 1..50, do: run!(target, "cpu")
+      bare_batch(bare, 50)
+
+      rows =
+        measure(batches, [
+          {"in-process default", fn -> inproc_batch(default, per) end},
+          {"in-process tuned", fn -> inproc_batch(tuned, per) end},
+          {"AxonPort.Worker", fn -> timed_seq(w, per) end},
+          {"AxonPort.Worker, --idle-spin-us 0", fn -> timed_seq(w0, per) end},
+          {"AxonPort.Pool (1 worker)", fn -> timed_seq(pool, per) end},
+          {"bare Port (no client)", fn -> bare_batch(bare, per) end},
+          # From the bare Port batch just before, in the same round: the BEAM's time
+          # from a result's arrival to the next request's port_command (decoding the
+          # result, encoding the next request), the median over the batch.
+          {"  of which BEAM turn-around", fn -> Process.delete(:bench_turnaround) end}
+        ])
+
+      report(rows, "in-process tuned", :time, "<= 1.05x tuned")
+      rows
+    after
+      Enum.each([default, tuned, elem(bare, 0)], &Port.close/1)
+      Enum.each([w, w0], &GenServer.stop/1)
+      stop_pool(sup)
+    end
+  end
+
+  # bench/inproc.py serve: a long-lived in-process baseline on `cpu`, warmed with 50
+  # runs, answering "seq K" lines with one JSON line each.
+  defp serve_inproc(cpu, args) do
+    argv = ["-c", "#{cpu}", @py, Path.join(@bench, "inproc.py"), "serve", "--n", "50" | args]
+
+    port =
+      Port.open({:spawn_executable, System.find_executable("taskset")}, [
+        :binary,
+        :exit_status,
+        {:line, 65_536},
+        args: argv,
+        cd: @bench,
+        env: [{~c"PYTHONPATH", String.to_charlist(@bench)}]
       ])
 
-    report(rows, "in-process tuned", :time, "<= 1.05x tuned")
-    rows
+    receive do
+      {^port, {:data, {:eol, ~s({"ready": true})}}} -> port
+    after
+      60_000 -> raise "inproc.py serve never got ready"
+    end
+  end
+
+  defp inproc_batch(port, k) do
+    Port.command(port, "seq #{k}\n")
+
+    receive do
+      {^port, {:data, {:eol, line}}} -> decode_json(line)["secs"] / k
+      {^port, {:exit_status, status}} -> raise "inproc.py serve exited with #{status}"
+    after
+      120_000 -> raise "inproc.py serve: no answer"
+    end
   end
 
   defp timed_seq(target, n) do
@@ -161,8 +216,8 @@ defmodule Bench do
   # worker and sends the frame `AxonPort.run/4` sends, then waits for and decodes its
   # `result` frame (AxonPort.Protocol.decode, as the worker does). No GenServer, no
   # ETS, no monitor, no telemetry: what is left of the gap to in-process is the
-  # worker's and the pipe's.
-  defp bare_port_seq(cpu, n) do
+  # worker's and the pipe's. {port, payload, next-id counter}.
+  defp open_bare(cpu) do
     {:ok, port} = AxonPort.Worker.Launch.open(launcher(cpu), worker_opts(cpu))
     {payload, _meta} = AxonPort.Requests.run("cpu", "hi", [], false)
 
@@ -172,19 +227,25 @@ defmodule Bench do
       30_000 -> raise "bare worker never sent ready"
     end
 
-    bare_run(port, payload, 1)
+    {port, payload, :counters.new(1, [])}
+  end
+
+  # Per-run time of `k` runs; the batch's median turn-around goes to the process
+  # dictionary for the row after it.
+  defp bare_batch({port, payload, ids}, k) do
+    first = :counters.get(ids, 1) + 1
+    :counters.add(ids, 1, k)
     t0 = System.monotonic_time()
 
     {t1, gaps} =
-      Enum.reduce(2..(n + 1), {t0, []}, fn id, {arrived, gaps} ->
+      Enum.reduce(first..(first + k - 1), {t0, []}, fn id, {arrived, gaps} ->
         {sent, got} = bare_run(port, payload, id)
         {got, [sent - arrived | gaps]}
       end)
 
-    Port.close(port)
     # The first gap is the loop's start, not a turn-around.
     Process.put(:bench_turnaround, gaps |> Enum.drop(-1) |> Enum.sort() |> median() |> secs())
-    secs(t1 - t0) / n
+    secs(t1 - t0) / k
   end
 
   # {when the request was handed to the port, when its result arrived} (native units).
@@ -453,16 +514,25 @@ defmodule Bench do
   end
 
   defp with_pool(size, cpu, fun) do
+    {pool, sup} = start_pool(size, cpu)
+
+    try do
+      fun.(pool)
+    after
+      stop_pool(sup)
+    end
+  end
+
+  defp start_pool(size, cpu) do
     name = :"bench_pool_#{System.unique_integer([:positive])}"
     {:ok, sup} = AxonPort.Pool.start_link(name: name, size: size, worker: worker_opts(cpu))
     wait_members(name, size, 200)
+    {{:pool, name}, sup}
+  end
 
-    try do
-      fun.({:pool, name})
-    after
-      Process.unlink(sup)
-      Supervisor.stop(sup)
-    end
+  defp stop_pool(sup) do
+    Process.unlink(sup)
+    Supervisor.stop(sup)
   end
 
   defp wait_members(name, size, 0), do: raise("pool #{inspect(name)} never had #{size} members")

@@ -7,8 +7,9 @@ ones the worker loads (``bench_models``), so both sides run identical code.
     python bench/inproc.py MODE --n N [--tuned] [--history L] [--concurrency C]
 
 MODE: ``seq`` (N sequential ``cpu`` runs), ``serve`` (long-lived: warm up with N ``cpu``
-runs, then answer each stdin line ``seq K`` with K sequential ``cpu`` runs and one JSON
-line, until EOF; the bench interleaves short batches against long-lived workers),
+runs, then answer each stdin line ``seq K [L]`` with K sequential ``cpu`` runs, over L
+validated history messages if given, and one JSON line, until EOF; the bench
+interleaves short batches against long-lived workers),
 ``concurrent`` (N ``sleepy`` runs at once),
 ``stream`` (N concurrent ``streamer`` runs, counting text deltas), ``history``
 (N sequential ``cpu`` runs, each with the same L validated history messages, as an
@@ -93,18 +94,29 @@ async def streams(n: int) -> int:
 
 
 async def serve(warm: int, tuned: bool) -> None:
-    """``seq K`` per stdin line, one JSON line each, after ``warm`` warm-up runs."""
+    """``seq K [L]`` per stdin line, one JSON line each, after ``warm`` warm-up runs.
+
+    A history of L messages is built (and validated) the first time L is asked for,
+    outside the timing, then kept, as an in-process caller keeps its conversation."""
     await seq(warm, None)
     if tuned:
         gc.collect()
         gc.freeze()
+    histories: dict[int, list[ModelMessage]] = {}
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
-        cmd, _, count = line.partition(" ")
-        if cmd != "seq":
+        cmd, *args = line.split()
+        if cmd != "seq" or len(args) not in (1, 2):
             raise SystemExit(f"serve: unknown command {line!r}")
+        length = int(args[1]) if len(args) == 2 else 0
+        if length and length not in histories:
+            histories[length] = await salted_history(length, "inproc")
+            await seq(1, histories[length])
+            if tuned:
+                gc.collect()
+                gc.freeze()
         cpu0, t0 = time.process_time(), time.perf_counter()
-        await seq(int(count), None)
+        await seq(int(args[0]), histories.get(length))
         secs, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         print(json.dumps({"secs": secs, "cpu": cpu}), flush=True)
 

@@ -194,8 +194,8 @@ defmodule Bench do
     end
   end
 
-  defp inproc_batch(port, k) do
-    Port.command(port, "seq #{k}\n")
+  defp inproc_batch(port, k, history \\ 0) do
+    Port.command(port, if(history > 0, do: "seq #{k} #{history}\n", else: "seq #{k}\n"))
 
     receive do
       {^port, {:data, {:eol, line}}} -> decode_json(line)["secs"] / k
@@ -292,9 +292,16 @@ defmodule Bench do
     now() - t0
   end
 
+  # As seq: long-lived processes (one in-process baseline for every L, three workers
+  # per L so the miss row's entries never evict the hit rows'), warmed, then measured
+  # in short batches interleaved round by round (3 per requested round).
   def history(rounds, n, lengths) do
+    batches = rounds * 3
+    per = max(div(n, 3), 5)
+
     header(
-      "sequential 'cpu' runs with L history messages, #{n} runs per measurement; per-run time"
+      "sequential 'cpu' runs with L history messages: #{batches} interleaved batches of " <>
+        "#{per} runs, long-lived processes; per-run time"
     )
 
     base =
@@ -303,45 +310,56 @@ defmodule Bench do
         r.messages
       end)
 
-    rows =
-      Enum.flat_map(lengths, fn l ->
-        rs =
-          measure(rounds, [
-            {"L=#{l} in-process tuned",
-             fn ->
-               inproc("history", ["--n", "#{n}", "--history", "#{l}", "--tuned"])["secs"] / n
-             end},
-            {"L=#{l} worker, cache hit",
-             fn ->
-               with_worker(1, fn w ->
-                 h = salted(base, l, "hit")
-                 run!(w, "cpu", history: h)
-                 timed(n, fn _ -> run!(w, "cpu", history: h) end) / n
-               end)
-             end},
-            {"L=#{l} worker, cache hit, AxonPort.History",
-             fn ->
-               with_worker(1, fn w ->
-                 h = AxonPort.History.new(salted(base, l, "hit"))
-                 run!(w, "cpu", history: h)
-                 timed(n, fn _ -> run!(w, "cpu", history: h) end) / n
-               end)
-             end},
-            {"L=#{l} worker, cache miss",
-             fn ->
-               with_worker(1, fn w ->
-                 hs = for i <- 1..n, do: salted(base, l, "miss#{i}")
-                 run!(w, "cpu", history: salted(base, l, "warm"))
-                 timed(n, fn i -> run!(w, "cpu", history: Enum.at(hs, i - 1)) end) / n
-               end)
-             end}
-          ])
+    tuned = serve_inproc(1, ["--tuned"])
 
-        report(rs, "L=#{l} in-process tuned", :time, if(l == 1000, do: "<= 1.15x", else: ""))
-        rs
-      end)
+    try do
+      Enum.flat_map(lengths, fn l -> history_rows(l, base, tuned, batches, per) end)
+    after
+      Port.close(tuned)
+    end
+  end
 
-    rows
+  defp history_rows(l, base, tuned, batches, per) do
+    hit = salted(base, l, "hit")
+    encoded = AxonPort.History.new(hit)
+
+    [w_hit, w_encoded, w_miss] =
+      for _ <- 1..3, do: elem(AxonPort.Worker.start_link(worker_opts(1)), 1)
+
+    salts = :counters.new(1, [])
+
+    miss_batch = fn ->
+      hs =
+        for _ <- 1..per do
+          :counters.add(salts, 1, 1)
+          salted(base, l, "miss#{:counters.get(salts, 1)}")
+        end
+
+      timed(per, fn i -> run!(w_miss, "cpu", history: Enum.at(hs, i - 1)) end) / per
+    end
+
+    try do
+      for _ <- 1..2,
+          do: {run!(w_hit, "cpu", history: hit), run!(w_encoded, "cpu", history: encoded)}
+
+      run!(w_miss, "cpu", history: salted(base, l, "warm"))
+      inproc_batch(tuned, 1, l)
+
+      rs =
+        measure(batches, [
+          {"L=#{l} in-process tuned", fn -> inproc_batch(tuned, per, l) end},
+          {"L=#{l} worker, cache hit",
+           fn -> timed(per, fn _ -> run!(w_hit, "cpu", history: hit) end) / per end},
+          {"L=#{l} worker, cache hit, AxonPort.History",
+           fn -> timed(per, fn _ -> run!(w_encoded, "cpu", history: encoded) end) / per end},
+          {"L=#{l} worker, cache miss", miss_batch}
+        ])
+
+      report(rs, "L=#{l} in-process tuned", :time, if(l == 1000, do: "<= 1.15x", else: ""))
+      rs
+    after
+      Enum.each([w_hit, w_encoded, w_miss], &GenServer.stop/1)
+    end
   end
 
   defp timed(n, fun) do

@@ -154,8 +154,8 @@ def _int_in(value: Any, lo: int, hi: int) -> bool:
     return type(value) is int and lo <= value <= hi
 
 
-def _is_name(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= _NAME_MAX
+def _is_name(value: Any, most: int = _NAME_MAX) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= most
 
 
 # One checker per kind, looked up once per field when the tables below are built: a
@@ -169,9 +169,7 @@ _CHECKS: dict[Kind, Callable[[Any], bool]] = {
     # EncodedTerms: a list the codec kept encoded (``history``).
     Kind.LIST: lambda value: isinstance(value, (list, tuple, EncodedTerms)),
     # A model spec's name ("provider:model") may be longer than other names.
-    Kind.MAP_OR_NAME: lambda value: (
-        isinstance(value, dict) or (isinstance(value, str) and 0 < len(value) <= _MODEL_NAME_MAX)
-    ),
+    Kind.MAP_OR_NAME: lambda value: isinstance(value, dict) or _is_name(value, _MODEL_NAME_MAX),
     # Each part's shape is checked by the agents layer, which names it by index.
     Kind.PROMPT: lambda value: isinstance(value, str | Mapping | list),
     Kind.TIMEOUT: lambda value: _int_in(value, 1, MAX_MS),

@@ -86,6 +86,11 @@ def tables(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _round_trips(sec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """One placement's round-trip rows over `:nouse_stdio`, by (op, process)."""
+    return {(r["op"], r["process"]): r for r in sec["rows"] if r["mode"] == "nouse_stdio"}
+
+
 def call_tables(calls: dict[str, Any] | None) -> list[str]:
     """The ``calls`` section's tables: round trips vs raw echo, the client hop, 64 callers."""
     calls = calls or {}
@@ -95,9 +100,9 @@ def call_tables(calls: dict[str, Any] | None) -> list[str]:
 
     trips = []
     for sec in calls.get("round_trips", []):
-        by = {(r["mode"], r["op"], r["process"]): r for r in sec["rows"]}
+        by = _round_trips(sec)
         for op in ("ping", "call"):
-            raw, w = by[("nouse_stdio", op, "raw")], by[("nouse_stdio", op, "worker")]
+            raw, w = by[(op, "raw")], by[(op, "worker")]
             trips.append([sec["placement"], op, us(raw), us(w), f"{w['x_raw']:.2f}"])
     hops = [[sec["placement"], *(f"{us(r)} ({r['x_bare']:.2f}x)" for r in sec["rows"])]
             for sec in calls.get("client_hop", [])]  # fmt: skip
@@ -213,14 +218,12 @@ def charts(data: dict[str, Any], outdir: Path) -> list[str]:
     if calls.get("round_trips") and calls.get("client_hop"):
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
         placements = [sec["placement"] for sec in calls["round_trips"]]
+        trips = [_round_trips(sec) for sec in calls["round_trips"]]
         series = [("raw echo", "ping", "raw"), ("worker", "ping", "worker"),
                   ("raw echo", "call", "raw"), ("worker", "call", "worker")]  # fmt: skip
         width = 0.8 / len(series)
         for i, (who, op, process) in enumerate(series):
-            p50s = []
-            for sec in calls["round_trips"]:
-                by = {(r["mode"], r["op"], r["process"]): r for r in sec["rows"]}
-                p50s.append(by[("nouse_stdio", op, process)]["p50_us"])
+            p50s = [by[(op, process)]["p50_us"] for by in trips]
             xs = [j + (i - 1.5) * width for j in range(len(placements))]
             left.bar(xs, p50s, width, label=f"{op}, {who}")
         left.set_xticks(range(len(placements)), placements)

@@ -232,12 +232,17 @@ defmodule Bench do
         {k, %{p50: pct(s, 0.5), p99: pct(s, 0.99), mean: Enum.sum(s) / length(s)}}
       end)
 
-    rows =
+    # One row per process, op and mode: printed below and returned for --terms.
+    data =
       for mode <- [:nouse_stdio, :stdio], op <- [:ping, :call], kind <- [:raw, :worker] do
         s = stats[{{kind, mode}, op}]
-        raw = stats[{{:raw, mode}, op}].p50
-        ratio = s.p50 / raw
 
+        %{mode: mode, op: op, process: kind, p50_us: s.p50 / 1000, p99_us: s.p99 / 1000,
+          x_raw: s.p50 / stats[{{:raw, mode}, op}].p50}
+      end
+
+    rows =
+      for %{mode: mode, op: op, process: kind, x_raw: ratio} = d <- data do
         target =
           case {kind, op, placement} do
             {:worker, :ping, _} -> "<= 2x raw: #{verdict(ratio <= 2.0)}"
@@ -247,19 +252,11 @@ defmodule Bench do
           end
 
         [to_string(mode), to_string(op), if(kind == :raw, do: "raw echo", else: "worker etf"),
-         us(s.p50), us(s.p99), f2(ratio), target]
+         us(d.p50_us * 1000), us(d.p99_us * 1000), f2(ratio), target]
       end
 
     table("#{placement}: sequential round trips, Elixir Port (#{div(o.n, 3) * 3} per row)",
       ["mode", "op", "process", "p50", "p99", "p50 x raw", "target"], rows)
-
-    data =
-      for mode <- [:nouse_stdio, :stdio], op <- [:ping, :call], kind <- [:raw, :worker] do
-        s = stats[{{kind, mode}, op}]
-
-        %{mode: mode, op: op, process: kind, p50_us: s.p50 / 1000, p99_us: s.p99 / 1000,
-          x_raw: s.p50 / stats[{{:raw, mode}, op}].p50}
-      end
 
     thr =
       for {{kind, mode}, port} <- procs, mode == :nouse_stdio do

@@ -521,8 +521,8 @@ defmodule Bench do
     {:ok, %{output: "done"}} = AxonPort.run(target, agent, "hi", [retry: false] ++ opts)
   end
 
-  defp with_worker(cpu, fun, extra \\ []) do
-    {:ok, w} = AxonPort.Worker.start_link(Keyword.merge(worker_opts(cpu), extra))
+  defp with_worker(cpu, fun) do
+    {:ok, w} = AxonPort.Worker.start_link(worker_opts(cpu))
 
     try do
       fun.(w)
